@@ -1,0 +1,431 @@
+"""The runner: the one place that knows the order of the stages.
+
+read → transform → for each mapping (profiles first): build → validate → skip what
+the ledger says was acknowledged → write → account. The stages never call each
+other; the runner hands frames from one to the next and keeps the counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ctjobs.errors import CtjobsError, UsageError
+from ctjobs.job.ledger import Ledger, now
+from ctjobs.job.spec import JobSpec, RecordSpec, load_job
+from ctjobs.job.summary import RunSummary
+from ctjobs.monitor import watch_outgoing
+from ctjobs.readers.storage import SourceFile, list_files
+from ctjobs.records.build import RecordMapping, build_records
+from ctjobs.records.encode import RECORD_JSON, encode_records
+from ctjobs.records.frame import PROFILE, PROFILE_DATA, RECORD_KEY
+from ctjobs.records.validate import validate
+from ctjobs.transforms.apply import apply_steps
+from ctjobs.writers.base import WriteContext, WriteResult, Writer
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]
+
+
+def home() -> Path:
+    """Where ctjobs keeps its ledger and run folders (``$CTJOBS_HOME`` or ``.ctjobs``)."""
+    return Path(os.environ.get("CTJOBS_HOME", ".ctjobs"))
+
+
+def ledger_path(spec: JobSpec) -> Path:
+    """The ledger file a job uses."""
+    if spec.ledger:
+        path = Path(spec.ledger)
+        return path if path.is_absolute() else spec.base_dir / path
+    return home() / "ledger.sqlite"
+
+
+def run_job(
+    job: JobSpec | str | Path,
+    *,
+    dry_run: bool = False,
+    out: str | Path | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    writer: Writer | None = None,
+    mode: str = "run",
+    by_day: bool = False,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Run a job file (or spec) and return its summary; the CLI prints the same.
+
+    Example:
+        >>> summary = ct.run_job("jobs/sample_round_trip.toml", dry_run=True, out="out")
+        >>> summary.total("built")
+    """
+    spec = job if isinstance(job, JobSpec) else load_job(job)
+    ledger = Ledger(ledger_path(spec), spec.name)
+    try:
+        return Runner(spec, ledger, progress=progress).run(
+            dry_run=dry_run,
+            out=out,
+            date_from=date_from,
+            date_to=date_to,
+            writer=writer,
+            mode=mode,
+            by_day=by_day,
+        )
+    finally:
+        ledger.close()
+
+
+class Runner:
+    """Runs one job against one ledger."""
+
+    def __init__(self, spec: JobSpec, ledger: Ledger, *, progress: Progress | None = None):
+        self.spec = spec
+        self.ledger = ledger
+        self.progress = progress or (lambda stage, n: None)
+
+    def run(
+        self,
+        *,
+        dry_run: bool,
+        out: str | Path | None,
+        date_from: date | None,
+        date_to: date | None,
+        writer: Writer | None,
+        mode: str,
+        by_day: bool,
+    ) -> RunSummary:
+        """Run the job once; never raises for data problems, only records them."""
+        run_id = self.ledger.start_run(mode)
+        summary = RunSummary(run_id=run_id, job=self.spec.name, mode=mode, dry_run=dry_run)
+        summary.started_at = now()
+        run_dir = home() / "runs" / run_id
+        summary.run_dir = str(run_dir)
+        started = time.perf_counter()
+        owned = writer is None
+        try:
+            writer = writer or self._writer(dry_run, out, run_dir)
+            context = WriteContext(self.spec.name, run_id, self.ledger, dry_run)
+            for files in self._partitions(summary, date_from, date_to, by_day):
+                self._run_partition(files, writer, context, summary)
+            summary.status = "incomplete" if summary.total("pending") else "done"
+        except CtjobsError as error:
+            summary.status = "failed"
+            summary.error = str(error)
+            raise
+        except Exception as error:
+            summary.status = "failed"
+            summary.error = f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            if owned and writer is not None:
+                writer.close()
+            summary.seconds = round(time.perf_counter() - started, 3)
+            summary.finished_at = now()
+            self._finish(summary, run_dir)
+        return summary
+
+    # ------------------------------------------------------------ stages
+
+    def _writer(self, dry_run: bool, out: str | Path | None, run_dir: Path) -> Writer:
+        from ctjobs.writers.factory import make_writer
+
+        return make_writer(self.spec, dry_run=dry_run, out=out, run_dir=run_dir)
+
+    def _partitions(
+        self,
+        summary: RunSummary,
+        date_from: date | None,
+        date_to: date | None,
+        by_day: bool,
+    ) -> Iterator[list[SourceFile] | None]:
+        """The groups of files to process in turn (None: a non-file source)."""
+        source = self.spec.source
+        if source.kind == "bigquery":
+            yield None
+            return
+        paths = [self._resolve(p) for p in source.paths]
+        files = list_files(
+            paths,
+            storage_options=source.storage_options,
+            date_from=date_from,
+            date_to=date_to,
+        )
+        if not files:
+            message = f"{', '.join(paths)}: no source files match; check `paths`"
+            raise UsageError(message)
+        if source.incremental:
+            files = self._new_files(files, summary)
+        if not files:
+            return
+        if not by_day:
+            yield files
+            return
+        days = sorted({f.day for f in files}, key=lambda d: d or date.min)
+        for day in days:
+            yield [f for f in files if f.day == day]
+
+    def _resolve(self, path: str) -> str:
+        if "://" in path or Path(path).is_absolute():
+            return path
+        candidate = self.spec.base_dir / path
+        # Job files name paths relative to themselves, or to where ctjobs runs.
+        return str(candidate) if _exists_glob(candidate) else path
+
+    def _new_files(self, files: list[SourceFile], summary: RunSummary) -> list[SourceFile]:
+        seen = self.ledger.seen_files()
+        fresh = []
+        for file in files:
+            before = seen.get(file.path)
+            if before is None:
+                fresh.append(file)
+            elif before != (file.size, file.version):
+                summary.files_changed.append(file.path)
+                log.warning(
+                    "%s changed since it was processed (size or version differs); "
+                    "it is not re-sent. Replay it explicitly if the change matters",
+                    file.path,
+                )
+            else:
+                summary.files_skipped.append(file.path)
+        return fresh
+
+    def _read(self, files: list[SourceFile] | None, summary: RunSummary) -> pl.LazyFrame:
+        from ctjobs.readers.source import read_source
+
+        frame, notes = read_source(self.spec, files, self.ledger, summary)
+        summary.schema_changes.extend(notes)
+        return frame
+
+    def _run_partition(
+        self,
+        files: list[SourceFile] | None,
+        writer: Writer,
+        context: WriteContext,
+        summary: RunSummary,
+    ) -> None:
+        stage = time.perf_counter()
+        frame = self._read(files, summary).collect(engine="streaming")
+        _tick(summary, "read", stage)
+        summary.rows_read += frame.height
+        self.progress("read", frame.height)
+        if files is not None:
+            counts = frame.group_by("_source_file").len()
+            rows = dict(zip(counts["_source_file"], counts["len"], strict=True))
+            summary.files_read.extend(
+                {"path": f.path, "rows": int(rows.get(f.path, 0))} for f in files
+            )
+        stage = time.perf_counter()
+        transformed = apply_steps(frame.lazy(), self.spec.transforms, self.spec.base_dir)
+        transformed_df = transformed.collect(engine="streaming")
+        _tick(summary, "transform", stage)
+        summary.rows_after_transforms += transformed_df.height
+        summary.rows_filtered_out += frame.height - transformed_df.height
+        built = [
+            (record_spec, self._build(record_spec, transformed_df, context, summary))
+            for record_spec in _ordered(self.spec.records)
+        ]
+        # Every outgoing record is checked against the job's schema policies before
+        # the first request goes out, so a `freeze` stops the run with nothing sent.
+        summary.schema_changes.extend(
+            watch_outgoing(self.spec, self.ledger, context.run_id, built, context.dry_run)
+        )
+        for record_spec, encoded in built:
+            self._send(record_spec, encoded, writer, context, summary)
+        if files is not None and not context.dry_run and not summary.total("pending"):
+            self.ledger.mark_files(
+                context.run_id,
+                [(f.path, f.size, f.version, _rows(summary, f.path)) for f in files],
+            )
+
+    def _build(
+        self,
+        record_spec: RecordSpec,
+        rows: pl.DataFrame,
+        context: WriteContext,
+        summary: RunSummary,
+    ) -> pl.DataFrame:
+        """Records for one mapping, checked, encoded; rejections stored."""
+        counts = summary.mapping(record_spec.name, record_spec.kind)
+        stage = time.perf_counter()
+        lf = apply_steps(rows.lazy(), record_spec.steps, self.spec.base_dir)
+        records = build_records(lf, _mapping(record_spec, self.spec.source.timezone))
+        built = records.collect(engine="streaming")
+        counts.rows_in += rows.height
+        counts.built += built.height
+        self.progress("built", built.height)
+        checked = validate(built, self.spec.validation)
+        for reason, count in checked.dropped.items():
+            summary.dropped_values[reason] = summary.dropped_values.get(reason, 0) + count
+        self._reject(checked.rejected, "preflight", context, summary)
+        counts.rejected_preflight += checked.rejected.height
+        encoded = encode_records(checked.accepted).collect(engine="streaming")
+        encoded = _profile_keys(encoded) if record_spec.kind == PROFILE else encoded
+        _tick(summary, "build", stage)
+        return encoded
+
+    def _send(
+        self,
+        record_spec: RecordSpec,
+        encoded: pl.DataFrame,
+        writer: Writer,
+        context: WriteContext,
+        summary: RunSummary,
+    ) -> None:
+        """Write what the ledger has not seen acknowledged, and account for it."""
+        counts = summary.mapping(record_spec.name, record_spec.kind)
+        stage = time.perf_counter()
+        todo = self._unsent(encoded, record_spec, context, counts)
+        result = writer.write(record_spec.kind, todo, context) if todo.height else WriteResult()
+        _tick(summary, "write", stage)
+        self.progress("sent", result.sent)
+        self._account(result, todo, record_spec, context, counts, summary)
+
+    def _unsent(
+        self,
+        encoded: pl.DataFrame,
+        record_spec: RecordSpec,
+        context: WriteContext,
+        counts: Any,
+    ) -> pl.DataFrame:
+        if context.dry_run:
+            return encoded
+        todo = self.ledger.unacked(encoded)
+        counts.skipped_sent += encoded.height - todo.height
+        if record_spec.kind == PROFILE and record_spec.change_only and todo.height:
+            last = self.ledger.profile_digests(todo["identity"].drop_nulls().to_list())
+            if last:
+                known = pl.DataFrame(
+                    {"identity": list(last), "__last": list(last.values())},
+                    schema={"identity": pl.String, "__last": pl.String},
+                )
+                joined = todo.join(known, on="identity", how="left")
+                changed = joined.filter(pl.col("__last").ne_missing(pl.col("__digest")))
+                counts.skipped_unchanged += todo.height - changed.height
+                todo = changed.drop("__last")
+        return todo
+
+    def _account(
+        self,
+        result: WriteResult,
+        todo: pl.DataFrame,
+        record_spec: RecordSpec,
+        context: WriteContext,
+        counts: Any,
+        summary: RunSummary,
+    ) -> None:
+        counts.sent += result.sent
+        counts.accepted += result.accepted
+        counts.rejected += result.rejected.height
+        counts.pending += result.pending_count
+        if context.dry_run:
+            counts.written += sum(int(str(f.get("records", 0))) for f in result.files)
+        summary.bodies += result.batches if context.dry_run else 0
+        summary.outputs.extend(result.outputs)
+        summary.count_reasons(
+            list(zip(result.rejected["code"], result.rejected["reason"], strict=True))
+        )
+        if result.pending is not None and result.pending.height:
+            self.ledger.add_pending(context.run_id, result.pending, "retry budget spent")
+        if record_spec.kind == PROFILE and record_spec.change_only and not context.dry_run:
+            self._remember_profiles(todo, result, context)
+
+    def _remember_profiles(
+        self, todo: pl.DataFrame, result: WriteResult, context: WriteContext
+    ) -> None:
+        done = todo
+        if result.pending is not None and result.pending.height:
+            done = done.filter(~pl.col(RECORD_KEY).is_in(result.pending[RECORD_KEY]))
+        if result.rejected.height:
+            done = done.filter(~pl.col(RECORD_KEY).is_in(result.rejected[RECORD_KEY]))
+        pairs = done.select("identity", "__digest").drop_nulls().rows()
+        self.ledger.save_profile_digests(context.run_id, pairs)
+
+    def _reject(
+        self, rejected: pl.DataFrame, stage: str, context: WriteContext, summary: RunSummary
+    ) -> None:
+        if rejected.height == 0:
+            return
+        summary.count_reasons(list(zip(rejected["code"], rejected["reason"], strict=True)))
+        self.ledger.add_rejections(context.run_id, stage, rejected)
+
+    def _finish(self, summary: RunSummary, run_dir: Path) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rejections = self.ledger.rejections(summary.run_id)
+        if rejections.height:
+            rejections.write_ndjson(run_dir / "rejected.jsonl")
+        (run_dir / "summary.json").write_text(summary.to_json(), encoding="utf-8")
+        try:
+            from ctjobs.report.html import write_report
+
+            write_report(summary, rejections, run_dir / "report.html")
+        except ImportError:
+            pass
+        self.ledger.finish_run(summary.run_id, summary.status, summary.to_dict())
+
+
+def _exists_glob(path: Path) -> bool:
+    import glob
+
+    return bool(glob.glob(str(path)))
+
+
+def _ordered(specs: Sequence[RecordSpec]) -> list[RecordSpec]:
+    """Profiles before events, as CleverTap advises for imports."""
+    return sorted(specs, key=lambda s: 0 if s.kind == PROFILE else 1)
+
+
+def _mapping(spec: RecordSpec, timezone: str) -> RecordMapping:
+    return RecordMapping(
+        kind=spec.kind,
+        identity=spec.identity,
+        identity_field=spec.identity_field,
+        ts=spec.ts,
+        event_name=spec.event_name,
+        event_name_value=spec.event_name_value,
+        properties=dict(spec.properties),
+        include=list(spec.include),
+        exclude=list(spec.exclude),
+        dates=list(spec.dates),
+        timezone=timezone,
+        name=spec.name,
+    )
+
+
+def _profile_keys(encoded: pl.DataFrame) -> pl.DataFrame:
+    """Key each profile by identity and content, so a changed profile is new work.
+
+    The digest is of the profile's JSON with its ``ts`` left out, so the same
+    properties sent at another time still count as unchanged.
+    """
+    data = encoded[PROFILE_DATA].struct.json_encode() if PROFILE_DATA in encoded else None
+    texts = data.to_list() if data is not None else [""] * encoded.height
+    digests = [hashlib.blake2b(t.encode(), digest_size=12).hexdigest() for t in texts]
+    identity = encoded["identity"].fill_null("") if "identity" in encoded else pl.lit("")
+    return encoded.with_columns(
+        pl.Series("__digest", digests, dtype=pl.String),
+    ).with_columns(
+        pl.concat_str(identity, pl.lit("#profile#"), pl.col("__digest")).alias(RECORD_KEY)
+    )
+
+
+def _rows(summary: RunSummary, path: str) -> int:
+    for entry in summary.files_read:
+        if entry["path"] == path:
+            return int(entry["rows"])
+    return 0
+
+
+def _tick(summary: RunSummary, name: str, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    summary.timings[name] = round(summary.timings.get(name, 0.0) + elapsed, 3)
+
+
+__all__ = ["RECORD_JSON", "Runner", "home", "ledger_path", "run_job"]

@@ -1,0 +1,337 @@
+"""The job file: a TOML document read into typed, validated models.
+
+A job says where rows come from (``[source]``), how they are reshaped
+(``[[transforms]]``), how rows become CleverTap records (``[[records]]``), what
+pre-flight rules apply (``[validation]``) and where records go (``[writer]``).
+Credentials never belong in a job file: they come from the environment or a
+secrets file, and a job file that holds one is refused.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ctjobs.errors import JobFileError
+
+_SECRET_KEYS = {"passcode", "password", "secret", "token", "private_key"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# ---------------------------------------------------------------- source
+
+
+class SourceSpec(_Model):
+    """Where the job's rows come from."""
+
+    kind: Literal["export", "bigquery", "webhook"] = Field(
+        "export", description="export files, a BigQuery table or query, or webhook landings"
+    )
+    paths: list[str] = Field(
+        default_factory=list, description="paths, globs or s3:// / gs:// URLs of files"
+    )
+    format: Literal["csv", "parquet", "json"] | None = Field(
+        None, description="file format; guessed from the file names when left out"
+    )
+    timezone: str = Field(
+        "UTC", description="timezone of naive times in the source (CleverTap's packed ts)"
+    )
+    schema_overrides: dict[str, str] = Field(
+        default_factory=dict, description="declared column types, which win over inference"
+    )
+    widening: Literal["widen", "error"] = Field(
+        "widen", description="what to do when one column has different types across files"
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec options (endpoint_url, profile...) "
+    )
+    # BigQuery
+    project: str | None = Field(None, description="BigQuery project to bill and query")
+    table: str | None = Field(None, description="BigQuery table, `project.dataset.table`")
+    query: str | None = Field(None, description="BigQuery SQL instead of a table")
+    date_column: str | None = Field(None, description="column that bounds --from / --to")
+    endpoint: str | None = Field(None, description="BigQuery API endpoint override")
+    # Incremental runs
+    incremental: bool = Field(
+        False, description="process only files (or rows) not processed by earlier runs"
+    )
+    lookback_hours: int = Field(
+        0, description="BigQuery: re-read this many hours before the watermark"
+    )
+
+    @model_validator(mode="after")
+    def _has_location(self) -> SourceSpec:
+        if self.kind in {"export", "webhook"} and not self.paths:
+            message = "source: give `paths` (files, globs or URLs) for this source kind"
+            raise ValueError(message)
+        if self.kind == "bigquery" and not (self.table or self.query):
+            raise ValueError("source: a BigQuery source needs `table` or `query`")
+        return self
+
+
+# ---------------------------------------------------------------- transforms
+
+
+class RenameStep(_Model):
+    """Rename columns, old name to new name."""
+
+    step: Literal["rename"]
+    columns: dict[str, str]
+
+
+class SelectStep(_Model):
+    """Keep only these columns."""
+
+    step: Literal["select"]
+    columns: list[str]
+
+
+class DropStep(_Model):
+    """Drop these columns."""
+
+    step: Literal["drop"]
+    columns: list[str]
+
+
+class FilterStep(_Model):
+    """Keep rows where a SQL condition holds."""
+
+    step: Literal["filter"]
+    where: str = Field(description="SQL condition; quote dotted names: \"eventProps.X\"")
+
+
+class ComputeStep(_Model):
+    """Add or replace columns computed from SQL expressions."""
+
+    step: Literal["with_columns", "compute"]
+    columns: dict[str, str]
+
+
+class CastStep(_Model):
+    """Cast columns to named types (string, int, float, bool, date, datetime)."""
+
+    step: Literal["cast"]
+    columns: dict[str, str]
+
+
+class LookupStep(_Model):
+    """Join a lookup file on a key, with defaults for keys it does not hold."""
+
+    step: Literal["lookup"]
+    path: str = Field(description="lookup file (CSV or Parquet), relative to the job file")
+    on: str = Field(description="the key column in the rows")
+    lookup_on: str | None = Field(None, description="the key column in the lookup file")
+    columns: list[str] | None = Field(None, description="lookup columns to bring in")
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    how: Literal["left", "inner"] = "left"
+
+
+class DeduplicateStep(_Model):
+    """Drop repeated rows."""
+
+    step: Literal["deduplicate"]
+    subset: list[str] | None = None
+    keep: Literal["first", "last"] = "first"
+
+
+class AggregateStep(_Model):
+    """One row per group, with SQL aggregate expressions."""
+
+    step: Literal["aggregate"]
+    by: list[str]
+    aggs: dict[str, str]
+
+
+class FlattenStep(_Model):
+    """Spread a struct or JSON-object column into dotted columns."""
+
+    step: Literal["flatten"]
+    column: str
+    separator: str = "."
+
+
+Step = Annotated[
+    RenameStep
+    | SelectStep
+    | DropStep
+    | FilterStep
+    | ComputeStep
+    | CastStep
+    | LookupStep
+    | DeduplicateStep
+    | AggregateStep
+    | FlattenStep,
+    Field(discriminator="step"),
+]
+
+
+# ---------------------------------------------------------------- records
+
+
+class RecordSpec(_Model):
+    """How rows become CleverTap records of one kind."""
+
+    name: str = Field("", description="a short name for this mapping, used in reports")
+    kind: Literal["event", "profile"]
+    steps: list[Step] = Field(
+        default_factory=list, description="transforms for this mapping only (aggregate...)"
+    )
+    identity: str = Field(description="column holding the identifier")
+    identity_field: Literal["identity", "objectId", "FBID", "GPID"] = "identity"
+    ts: str | None = Field(None, description="column holding the record's time")
+    event_name: str | None = Field(None, description="column holding the event name")
+    event_name_value: str | None = Field(None, description="a fixed event name")
+    properties: dict[str, str] = Field(
+        default_factory=dict, description="CleverTap property name -> source column"
+    )
+    include: list[str] = Field(
+        default_factory=list, description="column globs sent as properties (prefix dropped)"
+    )
+    exclude: list[str] = Field(default_factory=list, description="column globs never sent")
+    dates: list[str] = Field(
+        default_factory=list, description="properties to send as $D_ dates"
+    )
+    change_only: bool = Field(
+        False, description="profiles: send only profiles whose properties changed"
+    )
+
+    @model_validator(mode="after")
+    def _event_has_name(self) -> RecordSpec:
+        if self.kind == "event" and not (self.event_name or self.event_name_value):
+            raise ValueError("records: an event mapping needs event_name or event_name_value")
+        return self
+
+
+# ---------------------------------------------------------------- validation
+
+
+class ValidationSpec(_Model):
+    """Pre-flight rules, checked before anything is sent."""
+
+    identity_max_length: int = Field(1024, description="longest identity accepted")
+    allow_missing_ts: bool = Field(
+        False, description="events without ts go out stamped 'now' by CleverTap"
+    )
+    ts_min: str = Field("2000-01-01", description="earliest plausible ts (date)")
+    ts_max_future_days: int = Field(1, description="latest plausible ts, days after now")
+    millis: Literal["convert", "reject"] = Field(
+        "convert", description="what to do with ts values in milliseconds"
+    )
+    discarded_events: list[str] = Field(default_factory=list)
+    max_event_properties: int = Field(100, description="CleverTap's default is 100")
+    max_profile_properties: int = Field(256)
+    max_key_length: int = Field(120)
+    max_value_bytes: int = Field(512)
+    nested_events: Literal["flatten", "json", "reject"] = Field(
+        "json", description="nested event properties other than Charged's Items"
+    )
+    nested_profiles: Literal["flatten", "json", "reject", "keep"] = Field("json")
+    non_finite: Literal["drop", "reject"] = Field(
+        "drop", description="NaN and infinities: drop the value (counted) or the record"
+    )
+    default_country: str = Field("IN", description="country for phones without +code")
+
+
+# ---------------------------------------------------------------- writer
+
+
+class WriterSpec(_Model):
+    """Where records go."""
+
+    kind: Literal["upload", "sftp", "files", "dry-run"] = "upload"
+    region: str | None = Field(
+        None, description="CleverTap region (in1, sg1, us1, aps3, mec1, eu1)"
+    )
+    url: str | None = Field(None, description="explicit API base URL (the sandbox)")
+    max_records: int = Field(1000, ge=1, le=1000, description="records per request")
+    max_bytes: int = Field(4 * 1024 * 1024, description="bytes per request body")
+    concurrency: int = Field(15, ge=1, le=15, description="requests in flight")
+    max_attempts: int = Field(8, ge=1, description="tries per batch before pending")
+    timeout_s: float = Field(60.0, description="seconds to wait for an answer")
+    # SFTP / files
+    host: str | None = None
+    port: int = 22
+    username: str | None = None
+    key_path: str | None = None
+    known_hosts: str | None = None
+    accept_unknown_host: bool = False
+    remote_dir: str = "."
+    out: str | None = Field(None, description="folder or URL for import files")
+    client_email: str | None = None
+    max_file_bytes: int = Field(1024**3, description="split CSVs above this size")
+
+
+class JobSpec(_Model):
+    """A whole job file."""
+
+    name: str = Field(description="the job's name; the ledger keys its state on it")
+    description: str = ""
+    ledger: str | None = Field(None, description="SQLite ledger path (default .ctjobs/)")
+    source: SourceSpec
+    transforms: list[Step] = Field(default_factory=list)
+    records: list[RecordSpec] = Field(min_length=1)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    writer: WriterSpec = Field(default_factory=WriterSpec)
+    schema_policy: dict[str, Literal["evolve", "warn", "freeze", "discard"]] = Field(
+        default_factory=lambda: {"added": "evolve", "removed": "warn", "retyped": "warn"}
+    )
+    base_dir: Path = Field(Path("."), exclude=True)
+
+
+def _find_secret(data: Any, where: str = "") -> str | None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key.lower() in _SECRET_KEYS and value:
+                return f"{where}{key}"
+            found = _find_secret(value, f"{where}{key}.")
+            if found:
+                return found
+    if isinstance(data, list):
+        for item in data:
+            found = _find_secret(item, where)
+            if found:
+                return found
+    return None
+
+
+def parse_job(data: dict[str, Any], *, origin: str = "<job>", base_dir: Path | None = None) -> JobSpec:
+    """A `JobSpec` from already-parsed TOML data."""
+    secret = _find_secret(data)
+    if secret:
+        message = (
+            f"{origin}: `{secret}` looks like a credential; job files must not hold "
+            "secrets. Set CLEVERTAP_ACCOUNT_ID / CLEVERTAP_PASSCODE (or the SFTP "
+            "password variable) in the environment instead"
+        )
+        raise JobFileError(message)
+    try:
+        spec = JobSpec.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise JobFileError(f"{origin}: {problems}") from None
+    spec.base_dir = base_dir or Path(".")
+    return spec
+
+
+def load_job(path: str | Path) -> JobSpec:
+    """Read and validate a job file.
+
+    Example:
+        >>> spec = ct.load_job("jobs/sample_round_trip.toml")
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise JobFileError(f"{path}: no such job file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise JobFileError(f"{path}: not valid TOML ({error})") from None
+    return parse_job(data, origin=str(path), base_dir=path.parent)

@@ -1,0 +1,437 @@
+"""Read CleverTap export files into one normalised Polars shape.
+
+Whatever the format (gzipped CSV with dotted columns, Parquet flat or nested, JSON
+lines with nested ``profile``/``eventProps``, enhanced profile Parquet with
+map-of-union columns), `scan_export` gives a LazyFrame where
+
+- ``ts`` is a UTC datetime, parsed from CleverTap's packed local time in the
+  declared source timezone;
+- identity, phone, email and every other ``profile.*`` value is text exactly as written;
+- each event property is a column ``eventProps.<name>``, each profile property a
+  column of its own name;
+- ``_source_file`` and ``_source_row`` give every row its address.
+
+CSV types are never guessed from the first rows: every file is read as text, and a
+property column becomes a number or a boolean only when every value in every file
+selected reads as one without loss (a leading zero keeps a column text).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import polars as pl
+
+from ctjobs.errors import SchemaConflictError, SourceError
+from ctjobs.readers.storage import SourceFile, list_files, read_bytes
+from ctjobs.records.frame import SOURCE_FILE, SOURCE_ROW
+from ctjobs.timestamps import UTC, to_utc
+
+log = logging.getLogger(__name__)
+
+ExportFormat = Literal["csv", "parquet", "json"]
+WideningRule = Literal["widen", "error"]
+
+# Columns CleverTap documents as text whatever they look like.
+_TEXT_PREFIXES = ("profile.", "sessionProps.", "device.")
+_TEXT_COLUMNS = {"eventName", "controlGroupName", "identity", "clevertapId"}
+_NUMERIC_DEVICE = {
+    "deviceInfo.dpi",
+    "deviceInfo.dimensions.width",
+    "deviceInfo.dimensions.height",
+}
+_INT_PATTERN = r"^-?(0|[1-9][0-9]{0,17})$"
+# At most 15 integer digits: longer digit strings (order references, card-like ids)
+# cannot survive a trip through a float, so they stay text.
+_FLOAT_PATTERN = r"^-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,15})?([eE][-+]?[0-9]{1,3})?$"
+_JSON_PATTERN = r"^\s*(\[\s*[\[{]|\{)"
+_BOOL_VALUES = ["true", "false"]
+
+
+@dataclass
+class ExportScan:
+    """What a scan found: the frame, the files behind it and their union schema."""
+
+    frame: pl.LazyFrame
+    files: list[SourceFile]
+    schema: dict[str, pl.DataType] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)
+
+
+def format_of(path: str) -> ExportFormat:
+    """The export format of `path` from its name (``.csv.gz``, ``.parquet.gzip``...)."""
+    name = path.lower()
+    for suffix in (".gz", ".gzip"):
+        name = name.removesuffix(suffix)
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".json", ".jsonl", ".ndjson")):
+        return "json"
+    message = (
+        f"{path}: cannot tell the export format from the file name; "
+        "name the format in the job's source (format = csv, parquet or json)"
+    )
+    raise SourceError(message)
+
+
+def scan_export(
+    source: str | Sequence[str],
+    *,
+    format: ExportFormat | None = None,
+    timezone: str = UTC,
+    schema_overrides: Mapping[str, pl.DataType] | None = None,
+    widening: WideningRule = "widen",
+    storage_options: Mapping[str, Any] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    files: Sequence[SourceFile] | None = None,
+) -> pl.LazyFrame:
+    """Lazily read CleverTap export files (paths, globs or URLs) in one shape.
+
+    Example:
+        >>> lf = ct.scan_export("data/samples/events/csv/*.csv.gz", timezone="UTC")
+        >>> lf.group_by("eventName").len().collect()
+    """
+    return open_export(
+        source,
+        format=format,
+        timezone=timezone,
+        schema_overrides=schema_overrides,
+        widening=widening,
+        storage_options=storage_options,
+        date_from=date_from,
+        date_to=date_to,
+        files=files,
+    ).frame
+
+
+def read_export(source: str | Sequence[str], **options: Any) -> pl.DataFrame:
+    """Eagerly read CleverTap export files; takes the options of `scan_export`.
+
+    Example:
+        >>> df = ct.read_export("data/samples/profiles/*.parquet")
+    """
+    return scan_export(source, **options).collect()
+
+
+def open_export(
+    source: str | Sequence[str],
+    *,
+    format: ExportFormat | None = None,
+    timezone: str = UTC,
+    schema_overrides: Mapping[str, pl.DataType] | None = None,
+    widening: WideningRule = "widen",
+    storage_options: Mapping[str, Any] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    files: Sequence[SourceFile] | None = None,
+) -> ExportScan:
+    """Like `scan_export`, also returning the files read and the union schema."""
+    if files is None:
+        files = list_files(
+            source, storage_options=storage_options, date_from=date_from, date_to=date_to
+        )
+    files = list(files)
+    if not files:
+        message = f"{_describe(source)}: no export files match; check the path or glob"
+        raise SourceError(message)
+    overrides = dict(schema_overrides or {})
+    frames = [_read_one(f, format, storage_options) for f in files]
+    if (format or format_of(files[0].path)) == "csv":
+        frames = _type_text_frames(frames, overrides)
+    schema, conflicts = union_schema(frames, files, widening)
+    frame = pl.concat(
+        [_conform(lf, schema) for lf in frames], how="vertical"
+    )
+    frame = _normalise(frame, schema, timezone, overrides)
+    log.info("scanned %d export file(s), %d column(s)", len(files), len(schema))
+    return ExportScan(frame, files, dict(frame.collect_schema()), conflicts)
+
+
+def _describe(source: str | Sequence[str]) -> str:
+    return source if isinstance(source, str) else ", ".join(source)
+
+
+def _read_one(
+    file: SourceFile, format: ExportFormat | None, options: Mapping[str, Any] | None
+) -> pl.LazyFrame:
+    """One file as a LazyFrame with provenance, columns flattened to dotted names."""
+    kind = format or format_of(file.path)
+    try:
+        if kind == "csv":
+            frame = _read_csv_text(file, options)
+        elif kind == "parquet":
+            lazy = _scan_flat_parquet(file, options)
+            if lazy is not None:
+                return lazy
+            frame = pl.read_parquet(io.BytesIO(read_bytes(file.path, options)))
+        else:
+            frame = _read_json_lines(file, options)
+    except SourceError:
+        raise
+    except (pl.exceptions.PolarsError, OSError, ValueError) as error:
+        message = f"{file.path}: cannot be read as {kind} ({error}); check the file"
+        raise SourceError(message) from error
+    frame = unpack_maps(flatten_structs(frame))
+    return frame.with_columns(
+        pl.lit(file.path).alias(SOURCE_FILE),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias(SOURCE_ROW),
+    ).lazy()
+
+
+def _scan_flat_parquet(
+    file: SourceFile, options: Mapping[str, Any] | None
+) -> pl.LazyFrame | None:
+    """A truly lazy scan for local Parquet without nested columns, else None.
+
+    Lazy scans let Polars read only the columns and row groups a job needs; nested
+    and map columns, and files in object stores, are read whole through fsspec.
+    """
+    if "://" in file.path or file.path.endswith((".gz", ".gzip")):
+        return None
+    lf = pl.scan_parquet(file.path)
+    if any(dtype.is_nested() for dtype in lf.collect_schema().dtypes()):
+        return None
+    return lf.with_row_index(SOURCE_ROW).with_columns(
+        pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(file.path).alias(SOURCE_FILE)
+    )
+
+
+def _read_csv_text(file: SourceFile, options: Mapping[str, Any] | None) -> pl.DataFrame:
+    data = read_bytes(file.path, options)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return pl.read_csv(io.BytesIO(data), infer_schema=False, raise_if_empty=False)
+
+
+def _read_json_lines(file: SourceFile, options: Mapping[str, Any] | None) -> pl.DataFrame:
+    lines = read_bytes(file.path, options).splitlines()
+    # Legacy JSON exports may open with a line holding only the event name.
+    if lines and not lines[0].lstrip().startswith(b"{"):
+        lines = lines[1:]
+    body = b"\n".join(line for line in lines if line.strip())
+    if not body:
+        return pl.DataFrame()
+    return pl.read_ndjson(io.BytesIO(body), infer_schema_length=None)
+
+
+def flatten_structs(frame: pl.DataFrame, *, keep: Iterable[str] = ()) -> pl.DataFrame:
+    """Unnest struct columns into dotted names, as CleverTap's CSV exports name them."""
+    keep = set(keep)
+    while True:
+        nested = [
+            name
+            for name, dtype in frame.schema.items()
+            if isinstance(dtype, pl.Struct) and name not in keep
+        ]
+        if not nested:
+            return frame
+        columns: list[pl.Expr] = []
+        for name, dtype in frame.schema.items():
+            if name in nested and isinstance(dtype, pl.Struct):
+                columns.extend(
+                    pl.col(name).struct.field(f.name).alias(f"{name}.{f.name}")
+                    for f in dtype.fields
+                )
+            else:
+                columns.append(pl.col(name))
+        frame = frame.select(columns)
+
+
+def _union_member(values: pl.Series) -> pl.Series:
+    """One scalar per union-struct value: the member that is set, typed if it can be."""
+    dtype = values.dtype
+    assert isinstance(dtype, pl.Struct)
+    used = [f.name for f in dtype.fields if values.struct.field(f.name).null_count() < len(values)]
+    if not used:
+        return pl.Series(values.name, [None] * len(values), dtype=pl.String)
+    if len(used) == 1:
+        return values.struct.field(used[0]).alias(values.name)
+    parts = [values.struct.field(name).cast(pl.String) for name in used]
+    return pl.select(pl.coalesce(parts)).to_series().alias(values.name)
+
+
+def unpack_maps(frame: pl.DataFrame) -> pl.DataFrame:
+    """Turn enhanced-export MAP(VARCHAR, STRUCT(member0..)) columns into columns.
+
+    ``profileProps`` and ``commPrefs`` keys become columns of their own names (as in
+    the CSV profile export), ``device`` keys become ``device.<key>``.
+    """
+    maps = [n for n, t in frame.schema.items() if isinstance(t, pl.Map)]
+    for name in maps:
+        keys = frame.select(pl.col(name).map.keys().explode().unique().drop_nulls())
+        prefix = "" if name in {"profileProps", "commPrefs"} else f"{name}."
+        new: list[pl.Series] = []
+        for key in sorted(keys.to_series().to_list()):
+            values = frame.select(pl.col(name).map.get(key)).to_series().alias(prefix + key)
+            if isinstance(values.dtype, pl.Struct):
+                values = _union_member(values)
+            new.append(values)
+        frame = frame.drop(name).with_columns(new)
+    return frame
+
+
+def _type_text_frames(
+    frames: list[pl.LazyFrame], overrides: Mapping[str, pl.DataType]
+) -> list[pl.LazyFrame]:
+    """Type text columns from every value in every file, so all files agree."""
+    columns: dict[str, None] = {}
+    for lf in frames:
+        columns.update(dict.fromkeys(lf.collect_schema().names()))
+    candidates = [c for c in columns if _inferable(c) and c not in overrides]
+    if not candidates:
+        return frames
+    texts = pl.concat(
+        [lf.select([pl.col(c) if c in lf.collect_schema() else pl.lit(None, pl.String).alias(c) for c in candidates]) for lf in frames],
+        how="vertical",
+    )
+    stats = texts.select(
+        *(_all_match(c, _INT_PATTERN).alias(f"int:{c}") for c in candidates),
+        *(_all_match(c, _FLOAT_PATTERN).alias(f"float:{c}") for c in candidates),
+        *(
+            pl.col(c).str.to_lowercase().is_in(_BOOL_VALUES).all().alias(f"bool:{c}")
+            for c in candidates
+        ),
+        *(pl.col(c).is_not_null().any().alias(f"any:{c}") for c in candidates),
+        *(_all_match(c, _JSON_PATTERN).alias(f"json:{c}") for c in candidates),
+    ).collect().row(0, named=True)
+    types: dict[str, pl.DataType] = {}
+    for c in candidates:
+        if not stats[f"any:{c}"]:
+            continue
+        if stats[f"int:{c}"]:
+            types[c] = pl.Int64()
+        elif stats[f"float:{c}"]:
+            types[c] = pl.Float64()
+        elif stats[f"bool:{c}"]:
+            types[c] = pl.Boolean()
+        elif stats[f"json:{c}"]:
+            # Lists of objects (Charged's Items) are flattened to JSON text in CSV
+            # exports; decode them back so they are sent as lists again.
+            values = texts.select(pl.col(c).drop_nulls()).collect().to_series()
+            decoded = values.str.json_decode(infer_schema_length=None)
+            types[c] = decoded.dtype
+    types.update(overrides)
+    return [_cast_text(lf, types) for lf in frames]
+
+
+def _inferable(column: str) -> bool:
+    if column in (SOURCE_FILE, SOURCE_ROW) or column in _TEXT_COLUMNS:
+        return False
+    if column == "ts" or column in _NUMERIC_DEVICE:
+        return True
+    return not column.startswith((*_TEXT_PREFIXES, "deviceInfo."))
+
+
+def _all_match(column: str, pattern: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.contains(pattern).all()
+
+
+def _cast_text(lf: pl.LazyFrame, types: Mapping[str, pl.DataType]) -> pl.LazyFrame:
+    names = set(lf.collect_schema().names())
+    casts = []
+    for column, dtype in types.items():
+        if column not in names:
+            continue
+        text = pl.col(column).str.strip_chars()
+        if dtype == pl.Boolean:
+            casts.append((text.str.to_lowercase() == "true").alias(column))
+        elif dtype.is_nested():
+            casts.append(pl.col(column).str.json_decode(dtype).alias(column))
+        else:
+            casts.append(text.cast(dtype, strict=False).alias(column))
+    return lf.with_columns(casts) if casts else lf
+
+
+def union_schema(
+    frames: Sequence[pl.LazyFrame], files: Sequence[SourceFile], widening: WideningRule
+) -> tuple[dict[str, pl.DataType], list[str]]:
+    """The union of the files' columns, with each column's type reconciled.
+
+    Numbers widen to Float64, and under the ``widen`` rule a column that is a number
+    in one file and text in another becomes text. Under ``error`` that raises
+    `SchemaConflictError` naming both files and the column.
+    """
+    schema: dict[str, pl.DataType] = {}
+    origin: dict[str, str] = {}
+    conflicts: list[str] = []
+    for lf, file in zip(frames, files, strict=True):
+        for column, dtype in lf.collect_schema().items():
+            if column not in schema or schema[column] == pl.Null:
+                schema[column], origin[column] = dtype, file.path
+                continue
+            merged = _widen(schema[column], dtype)
+            if merged is None or (merged == pl.String and widening == "error"):
+                message = (
+                    f"column {column!r} is {schema[column]} in {origin[column]} but "
+                    f"{dtype} in {file.path}; declare its type in the job's "
+                    "schema_overrides or set widening = \"widen\""
+                )
+                if widening == "error" or merged is None:
+                    raise SchemaConflictError(message)
+            if merged != schema[column]:
+                conflicts.append(
+                    f"{column}: {schema[column]} widened to {merged} by {file.path}"
+                )
+                schema[column] = merged
+    return schema, conflicts
+
+
+def _widen(left: pl.DataType, right: pl.DataType) -> pl.DataType | None:
+    if left == right or right == pl.Null:
+        return left
+    if left == pl.Null:
+        return right
+    numeric = (left.is_numeric() or left == pl.Boolean) and (
+        right.is_numeric() or right == pl.Boolean
+    )
+    if numeric:
+        if left.is_integer() and right.is_integer():
+            return pl.Int64()
+        return pl.Float64()
+    if isinstance(left, pl.List | pl.Struct) or isinstance(right, pl.List | pl.Struct):
+        return None if left.base_type() != right.base_type() else pl.String()
+    return pl.String()
+
+
+def _conform(lf: pl.LazyFrame, schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:
+    have = lf.collect_schema()
+    columns = []
+    for column, dtype in schema.items():
+        if column not in have:
+            columns.append(pl.lit(None, dtype=dtype).alias(column))
+        elif have[column] != dtype:
+            columns.append(pl.col(column).cast(dtype, strict=False))
+        else:
+            columns.append(pl.col(column))
+    return lf.select(columns)
+
+
+def _normalise(
+    lf: pl.LazyFrame,
+    schema: Mapping[str, pl.DataType],
+    timezone: str,
+    overrides: Mapping[str, pl.DataType],
+) -> pl.LazyFrame:
+    """Parse ``ts`` in the source timezone and keep identity-like columns as text."""
+    columns = []
+    for column, dtype in schema.items():
+        if column == "ts" and column not in overrides:
+            columns.append(to_utc(pl.col("ts"), dtype, timezone).alias("ts"))
+        elif _must_be_text(column) and dtype != pl.String and not dtype.is_nested():
+            columns.append(pl.col(column).cast(pl.String))
+    if columns:
+        lf = lf.with_columns(columns)
+    ordered = [c for c in schema if c not in (SOURCE_FILE, SOURCE_ROW)]
+    return lf.select(*ordered, SOURCE_FILE, SOURCE_ROW)
+
+
+def _must_be_text(column: str) -> bool:
+    return column.startswith(_TEXT_PREFIXES) or column in _TEXT_COLUMNS

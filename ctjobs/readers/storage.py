@@ -1,0 +1,157 @@
+"""Where export files live: local paths, S3 and GCS, listed fresh on every call.
+
+Listing and opening go through fsspec, so one code path serves every store; the
+file's size and its modification time or ETag identify a version of it for the ledger.
+Dates come from CleverTap's file names (``...-<yyyymmdd>-<index>-<db>.csv.gz``) or
+from date folders (``2024-03-01/`` or ``date=2024-03-01/``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from ctjobs.errors import SourceError
+
+_NAME_DATE = re.compile(r"-(?P<day>\d{8})-\d+-\d+\.[A-Za-z]+(?:\.(?:gz|gzip))?$")
+_FOLDER_DATE = re.compile(r"(?:^|/)(?:date=)?(?P<day>\d{4}-\d{2}-\d{2})(?:/|$)")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a source as listed now: its path, size and version tag."""
+
+    path: str
+    size: int
+    version: str
+    day: date | None
+
+    @property
+    def name(self) -> str:
+        """The file name without its folder."""
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def protocol_of(path: str) -> str:
+    """The fsspec protocol of `path`: ``file``, ``s3``, ``gs``..."""
+    if "://" in path:
+        return path.split("://", 1)[0]
+    return "file"
+
+
+def filesystem(path: str, storage_options: Mapping[str, Any] | None = None) -> Any:
+    """An fsspec filesystem for `path`, with caches off so every listing is fresh."""
+    protocol = protocol_of(path)
+    options = dict(storage_options or {})
+    if protocol in {"s3", "gs", "gcs"}:
+        options.setdefault("skip_instance_cache", True)
+        options.setdefault("use_listings_cache", False)
+    if protocol in {"gs", "gcs"}:
+        # The experimental zonal-bucket probe hangs against anything but Google.
+        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    return fsspec.filesystem(protocol, **options)
+
+
+def day_of(path: str) -> date | None:
+    """The partition day of an export file, from its name or its folder."""
+    found = _NAME_DATE.search(path)
+    if found:
+        text = found["day"]
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    found = _FOLDER_DATE.search(path)
+    if found:
+        return date.fromisoformat(found["day"])
+    return None
+
+
+def _qualify(path: str, protocol: str) -> str:
+    if protocol == "file" or "://" in path:
+        return path
+    return f"{protocol}://{path}"
+
+
+def _version(info: Mapping[str, Any]) -> str:
+    for key in ("ETag", "etag", "md5Hash", "generation"):
+        if info.get(key):
+            return str(info[key]).strip('"')
+    for key in ("mtime", "LastModified", "updated", "last_modified"):
+        if info.get(key) is not None:
+            return str(info[key])
+    return ""
+
+
+def list_files(
+    patterns: str | Iterable[str],
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> list[SourceFile]:
+    """List the files matching `patterns`, sorted by day then path.
+
+    Example:
+        >>> list_files("data/samples/events/csv/*.csv.gz", date_from=date(2024, 3, 2))
+    """
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    found: dict[str, SourceFile] = {}
+    for pattern in patterns:
+        for file in _list_one(pattern, storage_options):
+            if _in_range(file.day, date_from, date_to):
+                found[file.path] = file
+    return sorted(found.values(), key=lambda f: (f.day or date.min, f.path))
+
+
+def _list_one(pattern: str, storage_options: Mapping[str, Any] | None) -> list[SourceFile]:
+    protocol = protocol_of(pattern)
+    fs = filesystem(pattern, storage_options)
+    if protocol == "file":
+        pattern = str(Path(pattern.removeprefix("file://")).expanduser())
+    if _GLOB_CHARS.search(pattern):
+        infos = fs.glob(pattern, detail=True)
+    elif fs.isdir(pattern):
+        infos = fs.find(pattern, detail=True)
+    elif fs.exists(pattern):
+        infos = {pattern: fs.info(pattern)}
+    else:
+        infos = {}
+    files = []
+    for name, info in infos.items():
+        if info.get("type") == "directory" or Path(name).name.startswith((".", "_")):
+            continue
+        path = _qualify(name, protocol)
+        size = int(info.get("size") or 0)
+        files.append(SourceFile(path, size, _version(info), day_of(path)))
+    return files
+
+
+def _in_range(day: date | None, start: date | None, end: date | None) -> bool:
+    if day is None:
+        return start is None and end is None
+    return (start is None or day >= start) and (end is None or day <= end)
+
+
+def read_bytes(path: str, storage_options: Mapping[str, Any] | None = None) -> bytes:
+    """The whole content of `path`, gunzipped when it is gzip-compressed."""
+    try:
+        with filesystem(path, storage_options).open(path, "rb") as handle:
+            data: bytes = handle.read()
+    except FileNotFoundError as error:
+        message = f"{path}: the file is gone; list the source again and re-run"
+        raise SourceError(message) from error
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            message = f"{path}: the gzip data is truncated or corrupt ({error})"
+            raise SourceError(message) from error
+    return data

@@ -1,0 +1,38 @@
+"""Choosing the writer a job file names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ctjobs.errors import UsageError
+from ctjobs.job.spec import JobSpec
+from ctjobs.writers.base import Writer
+from ctjobs.writers.dryrun import DryRunWriter
+
+
+def make_writer(
+    spec: JobSpec, *, dry_run: bool, out: str | Path | None, run_dir: Path
+) -> Writer:
+    """The writer for `spec`; a dry run always writes request bodies to files."""
+    config = spec.writer
+    if dry_run or config.kind == "dry-run":
+        folder = Path(out) if out else run_dir / "bodies"
+        return DryRunWriter(folder, max_records=config.max_records, max_bytes=config.max_bytes)
+    if config.kind == "upload":
+        from ctjobs.credentials import base_url, load_credentials
+        from ctjobs.writers.upload import UploadWriter
+
+        if not (config.region or config.url or os.environ.get("CLEVERTAP_API_URL")):
+            message = (
+                "writer: name a CleverTap `region` (in1, sg1, us1, aps3, mec1, eu1) or a "
+                "`url` in the job file, or set CLEVERTAP_API_URL (the sandbox's URL)"
+            )
+            raise UsageError(message)
+        url = base_url(config.region, config.url)
+        return UploadWriter(config.model_copy(update={"url": url}), load_credentials())
+    if config.kind in {"sftp", "files"}:
+        from ctjobs.writers.sftp import make_import_writer
+
+        return make_import_writer(spec, out=out)
+    raise UsageError(f"writer kind {config.kind!r} is not known")

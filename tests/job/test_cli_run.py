@@ -1,0 +1,116 @@
+"""The CLI end to end on the bundled samples: dry runs, summaries, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+import ctjobs as ct
+from tests.conftest import DEFAULT_JOB, ROOT
+
+
+def ctjobs(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ctjobs", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=180,
+    )
+
+
+def test_dry_run_json_summary_matches_the_files_written(tmp_path: Path) -> None:
+    out = tmp_path / "bodies"
+    done = ctjobs("run", str(DEFAULT_JOB), "--dry-run", "--out", str(out), "--json")
+    assert done.returncode in (0, 3), done.stderr
+    summary = json.loads(done.stdout)
+    bodies = sorted(out.rglob("*.json"))
+    records = [r for body in bodies for r in json.loads(body.read_text())["d"]]
+    assert summary["bodies"] == len(bodies) > 0
+    assert summary["totals"]["written"] == len(records)
+    assert summary["totals"]["built"] == len(records) + summary["totals"]["rejected_preflight"]
+    assert all(len(json.loads(b.read_text())["d"]) <= 1000 for b in bodies)
+    kinds = {m["kind"]: m["written"] for m in summary["mappings"]}
+    assert kinds["profile"] == sum(r["type"] == "profile" for r in records)
+    assert kinds["event"] == sum(r["type"] == "event" for r in records)
+    assert summary["rows_read"] == sum(f["rows"] for f in summary["files_read"])
+
+
+def test_rows_read_equal_filtered_plus_built_for_one_row_one_record(tmp_path: Path) -> None:
+    job = tmp_path / "events.toml"
+    job.write_text(
+        f"""
+name = "one-to-one"
+[source]
+paths = ["{ROOT}/data/samples/events/csv/*.csv.gz"]
+[[transforms]]
+step = "filter"
+where = "eventName <> 'App Launched'"
+[[records]]
+kind = "event"
+identity = "profile.identity"
+ts = "ts"
+event_name = "eventName"
+include = ["eventProps.*"]
+[writer]
+kind = "dry-run"
+""",
+        encoding="utf-8",
+    )
+    summary = ct.run_job(job, dry_run=True, out=tmp_path / "out")
+    counts = summary.mappings[0]
+    assert summary.rows_read == summary.rows_filtered_out + counts.built
+    assert counts.built == counts.written + counts.rejected_preflight
+    raw = pl.concat(
+        [pl.read_csv(p, infer_schema=False) for p in (ROOT / "data/samples/events/csv").glob("*.gz")],
+        how="diagonal",
+    )
+    assert summary.rows_read == raw.height
+    assert summary.rows_filtered_out == raw.filter(pl.col("eventName") == "App Launched").height
+
+
+def test_a_bad_job_file_exits_2_with_one_clear_line(tmp_path: Path) -> None:
+    job = tmp_path / "bad.toml"
+    job.write_text('name = "x"\n[source]\npaths = []\n', encoding="utf-8")
+    done = ctjobs("run", str(job), "--dry-run")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.toml" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_job_file_holding_a_passcode_is_refused(tmp_path: Path) -> None:
+    job = tmp_path / "secret.toml"
+    job.write_text(
+        'name = "x"\n[source]\npaths = ["a.csv"]\n[[records]]\nkind = "profile"\n'
+        'identity = "id"\n[writer]\nkind = "upload"\npasscode = "hunter2"\n',
+        encoding="utf-8",
+    )
+    done = ctjobs("run", str(job))
+    assert done.returncode == 2
+    assert "hunter2" not in done.stderr
+    assert "credential" in done.stderr
+
+
+def test_missing_source_files_fail_with_the_path(tmp_path: Path) -> None:
+    job = tmp_path / "missing.toml"
+    job.write_text(
+        'name = "x"\n[source]\npaths = ["/nowhere/*.csv.gz"]\n[[records]]\n'
+        'kind = "profile"\nidentity = "id"\n',
+        encoding="utf-8",
+    )
+    done = ctjobs("run", str(job), "--dry-run")
+    assert done.returncode == 2
+    assert "/nowhere/*.csv.gz" in done.stderr
+
+
+def test_upload_without_region_or_url_is_a_usage_error(tmp_path: Path) -> None:
+    done = ctjobs("run", str(DEFAULT_JOB))
+    assert done.returncode == 2
+    assert "CLEVERTAP_API_URL" in done.stderr

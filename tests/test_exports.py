@@ -1,0 +1,139 @@
+"""Reading CleverTap export layouts into the normalised shape."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+
+import ctjobs as ct
+from ctjobs.errors import SchemaConflictError, SourceError
+from tests.conftest import SAMPLES
+
+HEADER = "ts,eventName,profile.identity,profile.phone,eventProps.Amount,eventProps.Ref\n"
+
+
+def write_csv_gz(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def test_packed_ts_in_the_source_timezone(tmp_path: Path) -> None:
+    path = write_csv_gz(
+        tmp_path / "1-2-Plan Renewed-20240301-0-0.csv.gz",
+        HEADER + "20240301091500,Plan Renewed,u-001,,1,\n",
+    )
+    row = ct.read_export(str(path), timezone="Asia/Kolkata").row(0, named=True)
+    expected = datetime(2024, 3, 1, 9, 15, tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert row["ts"].timestamp() == expected.timestamp() == 1709264700
+
+
+def test_sample_row_ts_matches_an_independent_conversion() -> None:
+    path = next((SAMPLES / "events" / "csv").glob("*Charged-20240301-0-0.csv.gz"))
+    raw = pl.read_csv(path, infer_schema=False).row(0, named=True)
+    read = ct.read_export(str(path), timezone="Asia/Kolkata").row(0, named=True)
+    local = datetime.strptime(raw["ts"], "%Y%m%d%H%M%S").replace(
+        tzinfo=ZoneInfo("Asia/Kolkata")
+    )
+    assert int(read["ts"].timestamp()) == int(local.timestamp())
+
+
+def test_identities_phones_and_long_references_stay_text(tmp_path: Path) -> None:
+    path = write_csv_gz(
+        tmp_path / "a-1-Charged-20240301-0-0.csv.gz",
+        HEADER
+        + "20240301091500,Charged,007421,+919800000001,10,1234567890123456789012345\n"
+        + "20240301091600,Charged,000913,,12,0042\n",
+    )
+    frame = ct.read_export(str(path))
+    assert frame["profile.identity"].to_list() == ["007421", "000913"]
+    assert frame["profile.phone"].to_list() == ["+919800000001", None]
+    assert frame["eventProps.Ref"].to_list() == ["1234567890123456789012345", "0042"]
+    assert frame.schema["eventProps.Amount"] == pl.Int64
+
+
+def test_csv_types_come_from_every_row_not_the_first(tmp_path: Path) -> None:
+    rows = [f"20240301091500,Charged,u{i},,{i}," for i in range(150)]
+    rows.append("20240301091500,Charged,u150,,99.5,")
+    path = write_csv_gz(
+        tmp_path / "a-1-Charged-20240301-0-0.csv.gz", HEADER + "\n".join(rows) + "\n"
+    )
+    amounts = ct.read_export(str(path))["eventProps.Amount"]
+    assert amounts.dtype == pl.Float64
+    assert amounts.null_count() == 0
+    assert amounts[150] == 99.5
+
+
+def test_the_three_event_formats_read_alike() -> None:
+    events = SAMPLES / "events"
+    csv = ct.read_export(str(events / "csv" / "*Charged*.csv.gz"))
+    parquet = ct.read_export(str(events / "parquet" / "*Charged*.parquet"))
+    json = ct.read_export(str(events / "json" / "*Charged*.json.gz"))
+    assert set(csv.columns) == set(parquet.columns) == set(json.columns)
+    for column in ("ts", "profile.identity", "eventProps.Amount", "eventProps.Order Id"):
+        assert csv[column].equals(parquet[column])
+        assert csv[column].equals(json[column])
+    assert isinstance(csv.schema["eventProps.Items"], pl.List)
+
+
+def test_a_property_that_appears_on_day_two_is_null_on_day_one() -> None:
+    frame = ct.read_export(str(SAMPLES / "events" / "csv" / "*Charged*.csv.gz"))
+    day_one = frame.filter(pl.col("_source_file").str.contains("-20240301-"))
+    later = frame.filter(~pl.col("_source_file").str.contains("-20240301-"))
+    assert day_one["eventProps.Coupon"].null_count() == day_one.height
+    assert later["eventProps.Coupon"].drop_nulls().len() > 0
+
+
+def test_enhanced_profile_maps_become_columns() -> None:
+    frame = ct.read_export(str(SAMPLES / "profiles" / "*.parquet"))
+    for column in ("identity", "Email", "Phone", "Gender", "MSG-email", "device.token"):
+        assert column in frame.columns
+    assert frame.schema["identity"] == pl.String
+    assert frame["identity"].n_unique() == frame.height
+
+
+def test_provenance_columns_address_every_row(tmp_path: Path) -> None:
+    path = write_csv_gz(
+        tmp_path / "a-1-Charged-20240301-0-0.csv.gz",
+        HEADER + "20240301091500,Charged,a,,1,\n20240301091500,Charged,b,,2,\n",
+    )
+    frame = ct.read_export(str(path))
+    assert frame["_source_file"].to_list() == [str(path), str(path)]
+    assert frame["_source_row"].to_list() == [0, 1]
+
+
+def test_date_range_selects_files_by_their_names() -> None:
+    files = ct.list_files(
+        str(SAMPLES / "events" / "csv" / "*.csv.gz"),
+        date_from=datetime(2024, 3, 2).date(),
+        date_to=datetime(2024, 3, 3).date(),
+    )
+    assert files
+    assert {f.day.isoformat() for f in files if f.day} == {"2024-03-02", "2024-03-03"}
+
+
+def test_conflicting_types_widen_or_fail_naming_both_files(tmp_path: Path) -> None:
+    first = tmp_path / "a-1-Charged-20240301-0-0.parquet"
+    second = tmp_path / "a-1-Charged-20240302-0-0.parquet"
+    pl.DataFrame({"ts": [20240301091500], "eventProps.Size": [3]}).write_parquet(first)
+    pl.DataFrame({"ts": [20240302091500], "eventProps.Size": ["unknown"]}).write_parquet(
+        second
+    )
+    widened = ct.read_export(str(tmp_path / "*.parquet"))
+    assert widened["eventProps.Size"].to_list() == ["3", "unknown"]
+    with pytest.raises(SchemaConflictError) as error:
+        ct.read_export(str(tmp_path / "*.parquet"), widening="error")
+    assert str(first) in str(error.value)
+    assert str(second) in str(error.value)
+    assert "eventProps.Size" in str(error.value)
+
+
+def test_missing_files_say_so(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no export files match"):
+        ct.read_export(str(tmp_path / "nothing-*.csv.gz"))

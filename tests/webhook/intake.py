@@ -1,0 +1,96 @@
+"""Start the webhook intake as a real process on loopback, and build payloads."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ctjobs.webhook import scan_landing
+
+SECRET = "hunter2-header-secret"
+USER = "clevertap"
+PASSWORD = "pa55-basic-password"
+SECRET_ENV = {"CTJOBS_WEBHOOK_SECRET": SECRET}
+BASIC_ENV = {"CTJOBS_WEBHOOK_USER": USER, "CTJOBS_WEBHOOK_PASSWORD": PASSWORD}
+SECRET_HEADERS = {"X-Webhook-Secret": SECRET}
+
+_numbers = itertools.count(1)
+
+
+@dataclass
+class Intake:
+    """A running intake process."""
+
+    url: str
+    land: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+    stdout: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Send ``sig`` and wait for the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def frame(self) -> pl.DataFrame:
+        """Everything landed so far."""
+        return scan_landing(self.land).collect()
+
+
+def start_intake(
+    land: Path, env: dict[str, str], *args: str, timeout: float = 30
+) -> Intake:
+    """Run ``python -m ctjobs.webhook serve`` and wait until it is listening."""
+    number = next(_numbers)
+    work = land.parent
+    ready, log, stdout = (work / f"{name}-{number}" for name in ("ready", "log", "out"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ctjobs.webhook", "serve", "--port", "0",
+         "--land", str(land), "--ready-file", str(ready), *args],
+        env=_clean_env() | env,
+        stdout=stdout.open("wb"),
+        stderr=log.open("wb"),
+    )
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"intake did not start:\n{log.read_text()}")
+        time.sleep(0.02)
+    url = ready.read_text().strip()
+    return Intake(url, land, process, log, stdout)
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("CTJOBS_WEBHOOK")}
+
+
+def campaign(
+    profiles: int | None = 2, *, single: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """A made-up campaign payload, unique on every call."""
+    number = next(_numbers)
+    people = [
+        {
+            "identity": f"cust-{number}-{i}",
+            "objectId": f"__obj{number}{i}",
+            "email": f"p{number}.{i}@example.org",
+            "profileData": {"Tier": "Gold", "Visits": i},
+            "event_properties": {"Amount": 10.5 * i},
+            "push_token": f"fcm:{number}:{i}",
+        }
+        for i in range(profiles or 0)
+    ]
+    body: dict[str, Any] = {"targetId": 9000 + number, "key_values": {"run": number}}
+    body["profiles"] = people[0] if single else people
+    return body | extra
