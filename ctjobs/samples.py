@@ -275,6 +275,7 @@ def event_file_stem(event: str, day: date, index: int = 0) -> str:
 
 
 def _check_formats(formats: Sequence[str]) -> None:
+    """Refuse formats the generator cannot write, before anything is written."""
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise UsageError(
@@ -300,21 +301,12 @@ def _identities(rng: Rng, n: int) -> dict[str, pl.Series | pl.Expr]:
     numbers = pl.Series(rng.permutation(pool)[:n]).cast(pl.String)
     kind = rng.choice(3, size=n, p=[0.72, 0.24, 0.04])  # numeric, cust-, email
 
-    first = pl.Series(_FIRST_NAMES).gather(rng.integers(0, len(_FIRST_NAMES), n))
-    last = pl.Series(_LAST_NAMES).gather(rng.integers(0, len(_LAST_NAMES), n))
-    slug = (
-        (first + "." + last).str.to_lowercase().str.replace_many({"é": "e", "ë": "e"})
-    )
-    email = (
-        (slug + numbers.str.slice(-3) + "@example.com")
-        .to_frame("email")
-        .select(
-            pl.when(pl.Series(rng.random(n) > 0.12) | pl.Series(kind == 2)).then(
-                pl.col("email")
-            )
-        )
-        .to_series()
-    )
+    first = _pick(rng, _FIRST_NAMES, n)
+    last = _pick(rng, _LAST_NAMES, n)
+    slug = (first + "." + last).str.to_lowercase()
+    address = slug.str.replace_many({"é": "e", "ë": "e"}) + numbers + "@example.com"
+    # Users who sign in with their email always have one; others sometimes don't.
+    email = _only((rng.random(n) > 0.12) | (kind == 2), address)
 
     identity = pl.select(
         pl.when(pl.Series(kind == 0))
@@ -323,13 +315,8 @@ def _identities(rng: Rng, n: int) -> dict[str, pl.Series | pl.Expr]:
         .then("cust-" + numbers)
         .otherwise(email)
     ).to_series()
-    extra_email = pl.select(pl.when(pl.Series(kind != 2)).then(email)).to_series()
-    phone = (
-        _digits(rng, n, 8)
-        .to_frame("p")
-        .select(pl.when(pl.Series(rng.random(n) > 0.15)).then("+9198" + pl.col("p")))
-        .to_series()
-    )
+    extra_email = _only(kind != 2, email)
+    phone = _only(rng.random(n) > 0.15, "+9198" + _digits(rng, n, 8))
 
     return {
         "identity": identity,
@@ -513,6 +500,7 @@ Properties = dict[str, pl.Series]
 
 
 def _product_viewed(draw: _Draw) -> Properties:
+    """Browsing: product, category (sometimes blank), price and source."""
     product = draw.rng.integers(0, len(_CATALOGUE), draw.n)
     category = _catalogue_column(2).gather(product)
     blank = pl.Series(draw.rng.random(draw.n) < 0.04)
@@ -529,6 +517,7 @@ def _product_viewed(draw: _Draw) -> Properties:
 
 
 def _added_to_cart(draw: _Draw) -> Properties:
+    """Cart additions: product, integer quantity and price."""
     product = draw.rng.integers(0, len(_CATALOGUE), draw.n)
     return {
         "Product Name": _catalogue_column(1).gather(product),
@@ -538,6 +527,7 @@ def _added_to_cart(draw: _Draw) -> Properties:
 
 
 def _charged(draw: _Draw) -> Properties:
+    """Orders: total, currency, payment mode, a 25-digit id, items and coupon."""
     items, amount = _basket(draw)
     currency = np.where(draw.rng.random(draw.n) < 0.85, "INR", "USD")
     payment_mode = _pick(draw.rng, _PAYMENT_MODES, draw.n)
@@ -556,6 +546,7 @@ def _charged(draw: _Draw) -> Properties:
 
 
 def _plan_renewed(draw: _Draw) -> Properties:
+    """Subscription renewals, with the next renewal as ISO date text."""
     annual = draw.rng.random(draw.n) < 0.3
     term = np.where(annual, 365, 31).astype("timedelta64[D]")
     renewal = pl.Series(np.datetime64(draw.day.isoformat()) + term)
@@ -567,6 +558,7 @@ def _plan_renewed(draw: _Draw) -> Properties:
 
 
 def _app_launched(draw: _Draw) -> Properties:
+    """A reserved system event: CleverTap refuses it on upload."""
     return {
         "CT App Version": _pick(draw.rng, _APP_VERSIONS, draw.n),
         "CT Source": _pick(draw.rng, ("Mobile", "Web"), draw.n),
@@ -618,6 +610,7 @@ def _order_ids(draw: _Draw) -> pl.Series:
 
 
 def _catalogue_column(position: int) -> pl.Series:
+    """One field of every catalogue product, for gathering by product index."""
     return pl.Series([row[position] for row in _CATALOGUE])
 
 
@@ -809,6 +802,7 @@ def _comm_prefs(arrow: pa.Table) -> pa.MapArray:
 
 
 def _interleave(first: pa.ChunkedArray, second: pa.ChunkedArray) -> pa.Array:
+    """first[0], second[0], first[1], second[1], ...: two map values per user."""
     pairs = np.stack([first.to_numpy(), second.to_numpy()], axis=1).ravel()
     return pa.array(pairs, pa.string())
 
@@ -818,6 +812,7 @@ def _union_map(
     entries: Sequence[tuple[str, str, int]],
     members: Sequence[pa.Field],
 ) -> pa.MapArray:
+    """A union map column whose entries come from columns of the users table."""
     columns = {
         key: (arrow[source].combine_chunks().cast(members[member].type), member)
         for key, source, member in entries
@@ -878,6 +873,7 @@ def _write_tiers(path: Path, people: pl.DataFrame, seed: int) -> Path:
 
 
 def _pick(rng: Rng, choices: Sequence[str], n: int) -> pl.Series:
+    """``n`` values drawn uniformly from ``choices``."""
     return pl.Series(list(choices), dtype=pl.String).gather(
         rng.integers(0, len(choices), n)
     )
@@ -885,8 +881,14 @@ def _pick(rng: Rng, choices: Sequence[str], n: int) -> pl.Series:
 
 def _maybe(draw: _Draw, series: pl.Series, absent_share: float) -> pl.Series:
     """Null out about ``absent_share`` of the values: the property was not sent."""
-    sent = pl.Series(draw.rng.random(draw.n) >= absent_share)
-    return series.to_frame("v").select(pl.when(sent).then(pl.col("v"))).to_series()
+    return _only(draw.rng.random(draw.n) >= absent_share, series)
+
+
+def _only(keep: BoolArray, series: pl.Series) -> pl.Series:
+    """The values where ``keep`` holds, null elsewhere."""
+    return (
+        series.to_frame().select(pl.when(pl.Series(keep)).then(pl.first())).to_series()
+    )
 
 
 def _digits(rng: Rng, n: int, width: int) -> pl.Series:
@@ -905,6 +907,7 @@ def _hex(rng: Rng, n: int, width: int) -> pl.Series:
 
 
 def _midnight_epoch(day: date) -> int:
+    """Epoch seconds of the day's UTC midnight."""
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
@@ -928,6 +931,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> list[Path]:
+    """Call the generator the parsed arguments ask for."""
     if args.rows is None:
         return generate_samples(
             args.out,
@@ -948,6 +952,7 @@ def _run(args: argparse.Namespace) -> list[Path]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The argparse parser behind ``python -m ctjobs.samples``."""
     parser = argparse.ArgumentParser(
         prog="python -m ctjobs.samples",
         description="Write seeded CleverTap export files: samples or benchmark events.",

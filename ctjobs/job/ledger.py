@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS profile_state (
     job TEXT NOT NULL, identity TEXT NOT NULL, digest TEXT NOT NULL,
     run_id TEXT NOT NULL, PRIMARY KEY (job, identity)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS in_flight (
+    job TEXT NOT NULL, batch_id TEXT NOT NULL, run_id TEXT NOT NULL,
+    record_keys TEXT NOT NULL, started_at TEXT NOT NULL,
+    PRIMARY KEY (job, batch_id)
+);
 CREATE TABLE IF NOT EXISTS positions (
     job TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (job, name)
@@ -165,7 +170,7 @@ class Ledger:
         if not keys:
             return records
         done = pl.Series(RECORD_KEY, keys, dtype=pl.String)
-        return records.filter(~pl.col(RECORD_KEY).is_in(done))
+        return records.filter(~pl.col(RECORD_KEY).is_in(done.implode()))
 
     def acknowledge(
         self,
@@ -184,6 +189,9 @@ class Ledger:
                 "INSERT OR IGNORE INTO acked VALUES (?, ?, ?, ?)",
                 [(self.job, key, file, run_id) for key, file in acked],
             )
+            self._db.execute(
+                "DELETE FROM in_flight WHERE job = ? AND batch_id = ?", (self.job, batch_id)
+            )
             self._insert_rejections(run_id, "clevertap", rejected)
             self._db.execute(
                 "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -199,6 +207,59 @@ class Ledger:
                     now(),
                 ),
             )
+
+    def begin_batch(self, run_id: str, batch_id: str, keys: Sequence[str]) -> None:
+        """Note a batch as on its way, before its first request leaves.
+
+        A batch still noted when a run dies was sent but never answered: CleverTap
+        may or may not have stored it, and nothing on CleverTap's side can tell.
+        """
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO in_flight VALUES (?, ?, ?, ?, ?)",
+                (self.job, batch_id, run_id, json.dumps(list(keys)), now()),
+            )
+
+    def end_batch(self, batch_id: str) -> None:
+        """The batch's outcome is known (stored or left pending): no longer in doubt."""
+        with self._db:
+            self._db.execute(
+                "DELETE FROM in_flight WHERE job = ? AND batch_id = ?", (self.job, batch_id)
+            )
+
+    def in_doubt(self, run_id: str) -> dict[str, str]:
+        """Record key → run id, for batches that runs other than `run_id` left unanswered."""
+        rows = self._db.execute(
+            "SELECT run_id, record_keys FROM in_flight WHERE job = ? AND run_id != ?",
+            (self.job, run_id),
+        )
+        return {key: run for run, keys in rows for key in json.loads(keys)}
+
+    def settle_in_doubt(self, run_id: str, keys: Iterable[str]) -> None:
+        """Forget in-doubt notes of earlier runs once `run_id` has dealt with them."""
+        wanted = set(keys)
+        rows = self._db.execute(
+            "SELECT batch_id, record_keys FROM in_flight WHERE job = ? AND run_id != ?",
+            (self.job, run_id),
+        ).fetchall()
+        done = [b for b, k in rows if set(json.loads(k)) <= wanted]
+        with self._db:
+            self._db.executemany(
+                "DELETE FROM in_flight WHERE job = ? AND batch_id = ?",
+                [(self.job, batch_id) for batch_id in done],
+            )
+
+    def hold(self, run_id: str, held: pl.DataFrame, reason: str) -> None:
+        """Keep records pending and mark them so no later run sends them by itself."""
+        if held.height == 0:
+            return
+        rows = held.select(RECORD_KEY, SOURCE_FILE).rows()
+        with self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO acked VALUES (?, ?, ?, ?)",
+                [(self.job, key, file, run_id) for key, file in rows],
+            )
+        self.add_pending(run_id, held, reason)
 
     def add_rejections(self, run_id: str, stage: str, rejected: pl.DataFrame) -> None:
         """Store rejections found before sending (pre-flight)."""

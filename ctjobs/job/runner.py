@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ def run_job(
     writer: Writer | None = None,
     mode: str = "run",
     by_day: bool = False,
+    replay: ReplayTarget | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
     """Run a job file (or spec) and return its summary; the CLI prints the same.
@@ -70,15 +72,16 @@ def run_job(
     spec = job if isinstance(job, JobSpec) else load_job(job)
     ledger = Ledger(ledger_path(spec), spec.name)
     try:
-        return Runner(spec, ledger, progress=progress).run(
+        options = RunOptions(
             dry_run=dry_run,
             out=out,
             date_from=date_from,
             date_to=date_to,
-            writer=writer,
             mode=mode,
-            by_day=by_day,
+            by_day=by_day or mode == "backfill",
+            replay=replay,
         )
+        return Runner(spec, ledger, progress=progress).run(options, writer=writer)
     finally:
         ledger.close()
 
@@ -90,32 +93,56 @@ class Runner:
         self.spec = spec
         self.ledger = ledger
         self.progress = progress or (lambda stage, n: None)
+        self.options = RunOptions()
 
-    def run(
+    def run(self, options: RunOptions, *, writer: Writer | None = None) -> RunSummary:
+        """Run the job once; data problems are recorded, not raised."""
+        return self._execute(options, writer, self._read_and_send)
+
+    def resend(self, options: RunOptions, stored: pl.DataFrame) -> RunSummary:
+        """Send already-encoded records again (a replay of records as they were sent)."""
+
+        def work(writer: Writer, context: WriteContext, summary: RunSummary) -> None:
+            for (kind,), group in stored.group_by("type", maintain_order=True):
+                record_spec = RecordSpec(name="replay", kind=str(kind), identity="identity")
+                counts = summary.mapping("replay", str(kind))
+                counts.built += group.height
+                self._send(record_spec, group, writer, context, summary)
+
+        return self._execute(options, None, work)
+
+    def _read_and_send(
+        self, writer: Writer, context: WriteContext, summary: RunSummary
+    ) -> None:
+        for label, files in self._partitions(summary):
+            before = _snapshot_counts(summary)
+            self._run_partition(files, writer, context, summary)
+            self._partition_done(label, summary, context, before)
+
+    def _execute(
         self,
-        *,
-        dry_run: bool,
-        out: str | Path | None,
-        date_from: date | None,
-        date_to: date | None,
+        options: RunOptions,
         writer: Writer | None,
-        mode: str,
-        by_day: bool,
+        work: Callable[[Writer, WriteContext, RunSummary], None],
     ) -> RunSummary:
-        """Run the job once; never raises for data problems, only records them."""
-        run_id = self.ledger.start_run(mode)
-        summary = RunSummary(run_id=run_id, job=self.spec.name, mode=mode, dry_run=dry_run)
+        self.options = options
+        dry_run = options.dry_run
+        run_id = self.ledger.start_run(options.mode)
+        summary = RunSummary(
+            run_id=run_id, job=self.spec.name, mode=options.mode, dry_run=dry_run
+        )
         summary.started_at = now()
         run_dir = home() / "runs" / run_id
         summary.run_dir = str(run_dir)
         started = time.perf_counter()
         owned = writer is None
         try:
-            writer = writer or self._writer(dry_run, out, run_dir)
+            writer = writer or self._writer(dry_run, options.out, run_dir)
             context = WriteContext(self.spec.name, run_id, self.ledger, dry_run)
-            for files in self._partitions(summary, date_from, date_to, by_day):
-                self._run_partition(files, writer, context, summary)
+            work(writer, context, summary)
             summary.status = "incomplete" if summary.total("pending") else "done"
+            if options.replay is not None and not dry_run:
+                self._resolve_replayed(options.replay, summary, context)
         except CtjobsError as error:
             summary.status = "failed"
             summary.error = str(error)
@@ -140,37 +167,68 @@ class Runner:
         return make_writer(self.spec, dry_run=dry_run, out=out, run_dir=run_dir)
 
     def _partitions(
-        self,
-        summary: RunSummary,
-        date_from: date | None,
-        date_to: date | None,
-        by_day: bool,
-    ) -> Iterator[list[SourceFile] | None]:
+        self, summary: RunSummary
+    ) -> Iterator[tuple[str, list[SourceFile] | None]]:
         """The groups of files to process in turn (None: a non-file source)."""
+        options = self.options
         source = self.spec.source
         if source.kind == "bigquery":
-            yield None
+            yield "query", None
             return
         paths = [self._resolve(p) for p in source.paths]
         files = list_files(
             paths,
             storage_options=source.storage_options,
-            date_from=date_from,
-            date_to=date_to,
+            date_from=options.date_from,
+            date_to=options.date_to,
         )
-        if not files:
+        if not files and options.mode != "replay":
             message = f"{', '.join(paths)}: no source files match; check `paths`"
             raise UsageError(message)
-        if source.incremental:
+        if options.replay is not None:
+            wanted = options.replay.files
+            files = [f for f in files if f.path in wanted]
+        elif source.incremental and options.mode == "run":
             files = self._new_files(files, summary)
         if not files:
             return
-        if not by_day:
-            yield files
+        if not options.by_day:
+            yield "all", files
             return
         days = sorted({f.day for f in files}, key=lambda d: d or date.min)
         for day in days:
-            yield [f for f in files if f.day == day]
+            label = day.isoformat() if day else "undated"
+            if options.mode == "backfill" and self.ledger.position(_day_key(label)):
+                summary.partitions_skipped.append(label)
+                log.warning("day %s: finished by an earlier backfill run, skipped", label)
+                continue
+            yield label, [f for f in files if f.day == day]
+
+    def _partition_done(
+        self,
+        label: str,
+        summary: RunSummary,
+        context: WriteContext,
+        before: dict[str, int],
+    ) -> None:
+        """Log the partition's own counts and, in a backfill, remember a finished day."""
+        summary.partitions_done.append(label)
+        now_counts = _snapshot_counts(summary)
+        delta = {k: now_counts[k] - before[k] for k in now_counts}
+        log.info(
+            "%s: read %d rows, built %d, sent %d, accepted %d, rejected %d, pending %d",
+            label if label != "all" else "run",
+            delta["rows"],
+            delta["built"],
+            delta["sent"],
+            delta["accepted"],
+            delta["rejected"],
+            delta["pending"],
+        )
+        self.progress("days", 1)
+        finished = delta["pending"] == 0
+        if self.options.mode == "backfill" and not context.dry_run and finished:
+            self.ledger.set_position(_day_key(label), context.run_id)
 
     def _resolve(self, path: str) -> str:
         if "://" in path or Path(path).is_absolute():
@@ -239,7 +297,8 @@ class Runner:
         )
         for record_spec, encoded in built:
             self._send(record_spec, encoded, writer, context, summary)
-        if files is not None and not context.dry_run and not summary.total("pending"):
+        regular = self.options.mode == "run"
+        if files is not None and regular and not context.dry_run and not summary.total("pending"):
             self.ledger.mark_files(
                 context.run_id,
                 [(f.path, f.size, f.version, _rows(summary, f.path)) for f in files],
@@ -295,8 +354,13 @@ class Runner:
         context: WriteContext,
         counts: Any,
     ) -> pl.DataFrame:
+        replay = self.options.replay
+        if replay is not None:
+            # Replayed records were acknowledged (as rejected) before: send them anyway.
+            return replay.select(encoded, record_spec.kind)
         if context.dry_run:
             return encoded
+        encoded = self._settle_in_doubt(encoded, context, counts)
         todo = self.ledger.unacked(encoded)
         counts.skipped_sent += encoded.height - todo.height
         if record_spec.kind == PROFILE and record_spec.change_only and todo.height:
@@ -311,6 +375,46 @@ class Runner:
                 counts.skipped_unchanged += todo.height - changed.height
                 todo = changed.drop("__last")
         return todo
+
+    def _settle_in_doubt(
+        self, encoded: pl.DataFrame, context: WriteContext, counts: Any
+    ) -> pl.DataFrame:
+        """Deal with records an earlier, killed run sent without seeing an answer.
+
+        CleverTap stores events without de-duplicating them and offers no way to ask
+        whether a request landed, so such records are either held pending (the
+        default: nothing is sent twice, and `ctjobs replay --as-sent` sends them if
+        they turn out to be missing) or sent again (nothing is missing, but they may
+        be stored twice), as the job's ``writer.in_doubt`` says.
+        """
+        doubtful = self.ledger.in_doubt(context.run_id)
+        if not doubtful:
+            return encoded
+        mask = pl.col(RECORD_KEY).is_in(pl.Series(list(doubtful), dtype=pl.String).implode())
+        suspects = encoded.filter(mask)
+        if suspects.height == 0:
+            return encoded
+        policy = self.spec.writer.in_doubt
+        runs = sorted({doubtful[k] for k in suspects[RECORD_KEY].to_list()})
+        if policy == "hold":
+            reason = (
+                f"in doubt: sent by run {', '.join(runs)} which was killed before the "
+                "answer arrived; check CleverTap, then `ctjobs replay --as-sent` if missing"
+            )
+            self.ledger.hold(context.run_id, suspects, reason)
+            counts.pending += suspects.height
+            counts.in_doubt += suspects.height
+            encoded = encoded.filter(~mask)
+        else:
+            counts.in_doubt += suspects.height
+        log.warning(
+            "%d record(s) were sent by killed run(s) %s without an answer; in_doubt = %s",
+            suspects.height,
+            ", ".join(runs),
+            policy,
+        )
+        self.ledger.settle_in_doubt(context.run_id, suspects[RECORD_KEY].to_list())
+        return encoded
 
     def _account(
         self,
@@ -342,9 +446,9 @@ class Runner:
     ) -> None:
         done = todo
         if result.pending is not None and result.pending.height:
-            done = done.filter(~pl.col(RECORD_KEY).is_in(result.pending[RECORD_KEY]))
+            done = done.filter(~pl.col(RECORD_KEY).is_in(result.pending[RECORD_KEY].implode()))
         if result.rejected.height:
-            done = done.filter(~pl.col(RECORD_KEY).is_in(result.rejected[RECORD_KEY]))
+            done = done.filter(~pl.col(RECORD_KEY).is_in(result.rejected[RECORD_KEY].implode()))
         pairs = done.select("identity", "__digest").drop_nulls().rows()
         self.ledger.save_profile_digests(context.run_id, pairs)
 
@@ -369,6 +473,81 @@ class Runner:
         except ImportError:
             pass
         self.ledger.finish_run(summary.run_id, summary.status, summary.to_dict())
+
+
+    def _resolve_replayed(
+        self, replay: ReplayTarget, summary: RunSummary, context: WriteContext
+    ) -> None:
+        """Mark the replayed records that were accepted this time as resolved."""
+        failed = self.ledger.rejections(context.run_id)
+        still = set(failed[RECORD_KEY].drop_nulls().to_list())
+        still |= set(self.ledger.pending(context.run_id)[RECORD_KEY].to_list())
+        for table, keys in replay.originals.items():
+            done = [k for k in keys if replay.current.get(k) not in still and k in replay.current]
+            self.ledger.resolve(table, replay.run_id, done, context.run_id)
+            summary.replayed[table] = len(done)
+
+
+@dataclass
+class RunOptions:
+    """How a run goes: dry or real, which days, and in which mode."""
+
+    dry_run: bool = False
+    out: str | Path | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    mode: str = "run"
+    by_day: bool = False
+    replay: ReplayTarget | None = None
+
+
+@dataclass
+class ReplayTarget:
+    """The records of an earlier run to send again, and where they came from.
+
+    `originals` maps a ledger table (``rejections``, ``pending``) to the record keys
+    stored there; `current` maps each of those keys to the key of the record the
+    fixed job builds for it now (a profile's key changes with its content).
+    """
+
+    run_id: str
+    files: set[str]
+    originals: dict[str, list[str]]
+    event_keys: set[str] = field(default_factory=set)
+    identities: set[str] = field(default_factory=set)
+    current: dict[str, str] = field(default_factory=dict)
+    limit: int | None = None
+
+    def select(self, encoded: pl.DataFrame, kind: str) -> pl.DataFrame:
+        """The records of `encoded` that replay something, at most `limit` of them."""
+        if kind == PROFILE:
+            chosen = encoded.filter(pl.col("identity").is_in(list(self.identities)))
+            for key, identity in chosen.select(RECORD_KEY, "identity").rows():
+                for original in self._originals_for_identity(identity):
+                    self.current[original] = key
+        else:
+            chosen = encoded.filter(pl.col(RECORD_KEY).is_in(list(self.event_keys)))
+            self.current.update({k: k for k in chosen[RECORD_KEY].to_list()})
+        return chosen.head(self.limit) if self.limit is not None else chosen
+
+    def _originals_for_identity(self, identity: str) -> list[str]:
+        prefix = f"{identity}#profile#"
+        return [k for keys in self.originals.values() for k in keys if k.startswith(prefix)]
+
+
+def _snapshot_counts(summary: RunSummary) -> dict[str, int]:
+    return {
+        "rows": summary.rows_read,
+        "built": summary.total("built"),
+        "sent": summary.total("sent"),
+        "accepted": summary.total("accepted"),
+        "rejected": summary.total("rejected") + summary.total("rejected_preflight"),
+        "pending": summary.total("pending"),
+    }
+
+
+def _day_key(label: str) -> str:
+    return f"backfill-day:{label}"
 
 
 def _exists_glob(path: Path) -> bool:

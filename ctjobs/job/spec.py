@@ -254,6 +254,13 @@ class WriterSpec(_Model):
     concurrency: int = Field(15, ge=1, le=15, description="requests in flight")
     max_attempts: int = Field(8, ge=1, description="tries per batch before pending")
     timeout_s: float = Field(60.0, description="seconds to wait for an answer")
+    in_doubt: Literal["hold", "resend"] = Field(
+        "hold",
+        description=(
+            "batches a killed run sent but never saw answered: hold them pending "
+            "(no duplicates; replay after checking) or resend them (no gaps)"
+        ),
+    )
     # SFTP / files
     host: str | None = None
     port: int = 22

@@ -34,6 +34,7 @@ class MappingCounts:
     accepted: int = 0
     rejected: int = 0
     pending: int = 0
+    in_doubt: int = 0
     written: int = 0
 
 
@@ -58,6 +59,9 @@ class RunSummary:
     files_read: list[dict[str, Any]] = field(default_factory=list)
     files_skipped: list[str] = field(default_factory=list)
     files_changed: list[str] = field(default_factory=list)
+    partitions_done: list[str] = field(default_factory=list)
+    partitions_skipped: list[str] = field(default_factory=list)
+    replayed: dict[str, int] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
     bodies: int = 0
     schema_changes: list[dict[str, Any]] = field(default_factory=list)
@@ -107,6 +111,7 @@ class RunSummary:
                 "accepted",
                 "rejected",
                 "pending",
+                "in_doubt",
                 "written",
             )
         }
@@ -138,6 +143,7 @@ class RunSummary:
                 f"{m.rejected_preflight}, already sent {m.skipped_sent}, unchanged "
                 f"{m.skipped_unchanged}, sent {m.sent}, accepted {m.accepted}, "
                 f"rejected {m.rejected}, pending {m.pending}"
+                + (f" (in doubt {m.in_doubt})" if m.in_doubt else "")
                 + (f", written {m.written}" if self.dry_run or m.written else "")
             )
         for reason, count in sorted(self.rejected_by_reason.items(), key=lambda i: -i[1]):

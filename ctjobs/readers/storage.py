@@ -1,15 +1,23 @@
 """Where export files live: local paths, S3 and GCS, listed fresh on every call.
 
-Listing and opening go through fsspec, so one code path serves every store; the
-file's size and its modification time or ETag identify a version of it for the ledger.
-Dates come from CleverTap's file names (``...-<yyyymmdd>-<index>-<db>.csv.gz``) or
-from date folders (``2024-03-01/`` or ``date=2024-03-01/``).
+Listing and opening go through fsspec, so one code path serves every store. A file's
+size plus a version tag identify what was processed, for the ledger: the ETag on S3,
+the generation on GCS, the modification time on local disks. Dates come from
+CleverTap's file names (``...-<yyyymmdd>-<index>-<db>.csv.gz``) or from date folders
+(``2024-03-01/`` or ``date=2024-03-01/``).
+
+Credentials and endpoints: see `ctjobs.readers.cloud`. For example
+``storage_options={"endpoint_url": "http://127.0.0.1:9000"}`` reads from an
+S3-compatible store, ``{"profile": "exports"}`` uses an ``~/.aws`` profile.
+
+Known limit: a file rewritten between its listing and its reading is read as it is
+then, but recorded with the version seen at listing time; the next run reports it as
+changed.
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +28,7 @@ from typing import Any
 import fsspec
 
 from ctjobs.errors import SourceError
+from ctjobs.readers.cloud import GCS, S3, storage_options_for
 
 _NAME_DATE = re.compile(r"-(?P<day>\d{8})-\d+-\d+\.[A-Za-z]+(?:\.(?:gz|gzip))?$")
 _FOLDER_DATE = re.compile(r"(?:^|/)(?:date=)?(?P<day>\d{4}-\d{2}-\d{2})(?:/|$)")
@@ -49,15 +58,20 @@ def protocol_of(path: str) -> str:
 
 
 def filesystem(path: str, storage_options: Mapping[str, Any] | None = None) -> Any:
-    """An fsspec filesystem for `path`, with caches off so every listing is fresh."""
+    """An fsspec filesystem for `path` whose listings are never cached.
+
+    Instances are shared (so connections are reused) but listings are not, so every
+    `list_files` call sees the store as it is now.
+    """
     protocol = protocol_of(path)
-    options = dict(storage_options or {})
-    if protocol in {"s3", "gs", "gcs"}:
-        options.setdefault("skip_instance_cache", True)
-        options.setdefault("use_listings_cache", False)
-    if protocol in {"gs", "gcs"}:
-        # The experimental zonal-bucket probe hangs against anything but Google.
-        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    options = storage_options_for(protocol, storage_options)
+    if protocol in GCS:
+        # The core class, not the experimental zonal-bucket one that fsspec's registry
+        # picks by default: that one probes each bucket over gRPC and stalls for a
+        # minute against anything but Google itself. Exports live in plain buckets.
+        from gcsfs.core import GCSFileSystem
+
+        return GCSFileSystem(**options)
     return fsspec.filesystem(protocol, **options)
 
 
@@ -79,13 +93,17 @@ def _qualify(path: str, protocol: str) -> str:
     return f"{protocol}://{path}"
 
 
-def _version(info: Mapping[str, Any]) -> str:
-    for key in ("ETag", "etag", "md5Hash", "generation"):
-        if info.get(key):
+def _version(info: Mapping[str, Any], protocol: str) -> str:
+    """The tag that changes when a file is rewritten: ETag, generation or mtime."""
+    if protocol == S3:
+        keys: tuple[str, ...] = ("ETag", "etag", "VersionId")
+    elif protocol in GCS:
+        keys = ("generation", "md5Hash", "crc32c")
+    else:
+        keys = ("mtime", "LastModified", "last_modified", "updated")
+    for key in (*keys, "etag", "mtime", "LastModified", "updated"):
+        if info.get(key) not in (None, ""):
             return str(info[key]).strip('"')
-    for key in ("mtime", "LastModified", "updated", "last_modified"):
-        if info.get(key) is not None:
-            return str(info[key])
     return ""
 
 
@@ -130,7 +148,7 @@ def _list_one(pattern: str, storage_options: Mapping[str, Any] | None) -> list[S
             continue
         path = _qualify(name, protocol)
         size = int(info.get("size") or 0)
-        files.append(SourceFile(path, size, _version(info), day_of(path)))
+        files.append(SourceFile(path, size, _version(info, protocol), day_of(path)))
     return files
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from ctjobs.errors import UsageError
 from ctjobs.job.spec import ValidationSpec
@@ -115,6 +116,12 @@ _TRUE_WORDS = ("y", "yes", "true", "t", "1", "1.0")
 _FALSE_WORDS = ("n", "no", "false", "f", "0", "0.0")
 _GENDERS = {"m": "M", "male": "M", "man": "M", "f": "F", "female": "F", "woman": "F"}
 _NESTED = (pl.Struct, pl.List, pl.Array)
+# Struct fields report their type as an instance or, for simple types, the class.
+DType = pl.DataType | DataTypeClass
+
+
+# Built from an empty table so that type checkers see the documented defaults.
+_DEFAULT_SPEC = ValidationSpec.model_validate({})
 
 
 @dataclass
@@ -166,7 +173,7 @@ def validate(
         >>> result.accepted.height, result.rejected.height, result.dropped
     """
     frame = _collect(records)
-    context = _context(frame, rules or ValidationSpec(), now or datetime.now(UTC))
+    context = _context(frame, rules or _DEFAULT_SPEC, now or datetime.now(UTC))
     fixed = frame.with_columns(_normalised(frame.schema, context))
 
     originals = frame.select(pl.all().name.prefix(_ORIGINAL))
@@ -214,10 +221,10 @@ def _context(frame: pl.DataFrame, spec: ValidationSpec, now: datetime) -> _Conte
 
 def _first_failure(checks: list[_Rule]) -> list[pl.Expr]:
     """The index and reason of the first rule each row breaks (null if none)."""
-    index = pl.coalesce(
-        [pl.when(r.reason.is_not_null()).then(pl.lit(i)) for i, r in enumerate(checks)]
-        or [pl.lit(None, dtype=pl.Int32)]
-    )
+    firsts: list[pl.Expr] = [
+        pl.when(r.reason.is_not_null()).then(pl.lit(i)) for i, r in enumerate(checks)
+    ]
+    index = pl.coalesce(firsts or [pl.lit(None, dtype=pl.Int32)])
     reason = pl.coalesce([r.reason for r in checks] or [pl.lit(None, pl.String)])
     return [index.alias(_RULE), reason.alias(_REASON)]
 
@@ -292,7 +299,7 @@ def _value(column: str, name: str) -> pl.Expr:
     return pl.col(column).struct.field(name)
 
 
-def _has_float(dtype: pl.DataType) -> bool:
+def _has_float(dtype: DType) -> bool:
     if dtype.is_float():
         return True
     if isinstance(dtype, pl.Struct):
@@ -325,9 +332,10 @@ def _identity(expr: pl.Expr) -> pl.Expr:
 def _data(schema: pl.Schema, column: str, kind: str, context: _Context) -> pl.Expr:
     """A property struct with every value in the form CleverTap takes."""
     taken = {f.name for f in _fields(schema, column)}
+    drop = context.spec.non_finite == "drop"
     members: list[pl.Expr] = []
     for prop in _fields(schema, column):
-        value = _jsonable(_value(column, prop.name), prop.dtype, context.spec)
+        value = _jsonable(_value(column, prop.name), prop.dtype, drop)
         if kind == PROFILE and _builtin_for(prop.name) is not None:
             members.append(_builtin_value(prop.name, value, prop.dtype, context))
         else:
@@ -337,14 +345,14 @@ def _data(schema: pl.Schema, column: str, kind: str, context: _Context) -> pl.Ex
     return pl.when(pl.col(column).is_not_null()).then(pl.struct(members))
 
 
-def _jsonable(value: pl.Expr, dtype: pl.DataType, spec: ValidationSpec) -> pl.Expr:
-    """`value` with dates as ``$D_`` strings and non-finite numbers dropped, at any depth.
+def _jsonable(value: pl.Expr, dtype: DType, drop: bool) -> pl.Expr:
+    """`value` with ``$D_`` dates and without non-finite numbers, at any depth.
 
-    The ``reject`` policy for non-finite numbers leaves them in place: a rule
-    rejects those records, and NaN never reaches an accepted one.
+    With `drop` false (``non_finite = "reject"``) NaN and infinities stay in
+    place: a rule rejects those records, so they never reach an accepted one.
     """
     if dtype.is_float():
-        return pl.when(value.is_finite()).then(value) if spec.non_finite == "drop" else value
+        return pl.when(value.is_finite()).then(value) if drop else value
     if isinstance(dtype, pl.Date | pl.Datetime):
         seconds = to_epoch_seconds(value, dtype).cast(pl.String)
         return pl.concat_str(pl.lit(DATE_PREFIX), seconds)
@@ -355,22 +363,26 @@ def _jsonable(value: pl.Expr, dtype: pl.DataType, spec: ValidationSpec) -> pl.Ex
         return value.cast(pl.String, strict=False)
     if isinstance(dtype, pl.Struct):
         inner = [
-            _jsonable(pl.field(f.name), f.dtype, spec).alias(f.name) for f in dtype.fields
+            _jsonable(pl.field(f.name), f.dtype, drop).alias(f.name)
+            for f in dtype.fields
         ]
         return value.struct.with_fields(inner) if inner else value
     if isinstance(dtype, pl.List | pl.Array):
         return value.cast(pl.List(dtype.inner)).list.eval(
-            _jsonable(pl.element(), dtype.inner, spec)
+            _jsonable(pl.element(), dtype.inner, drop)
         )
     return value
 
 
 def _encodable(schema: pl.Schema) -> list[pl.Expr]:
-    """Property structs that Polars can write as JSON, values otherwise untouched."""
-    keep = ValidationSpec(non_finite="reject")
+    """Property structs that Polars can write as JSON, values otherwise as given."""
+    # NaN has no JSON form; left out, as it would be from an accepted record.
     return [
         pl.col(c).struct.with_fields(
-            [_jsonable(_value(c, f.name), f.dtype, keep).alias(f.name) for f in _fields(schema, c)]
+            [
+                _jsonable(_value(c, f.name), f.dtype, True).alias(f.name)
+                for f in _fields(schema, c)
+            ]
         )
         for c in (EVENT_DATA, PROFILE_DATA)
         if _fields(schema, c)
@@ -404,19 +416,21 @@ def _allowed_nested(prop: pl.Field, kind: str, context: _Context) -> bool:
     return _is_command(prop.dtype)
 
 
-def _is_item_list(dtype: pl.DataType) -> bool:
+def _is_item_list(dtype: DType) -> bool:
     return isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct)
 
 
-def _is_multi_value(dtype: pl.DataType) -> bool:
+def _is_multi_value(dtype: DType) -> bool:
     """A list of strings: a multi-value profile property."""
     return isinstance(dtype, pl.List) and dtype.inner == pl.String
 
 
-def _is_command(dtype: pl.DataType) -> bool:
+def _is_command(dtype: DType) -> bool:
     """A profile update command such as ``{"$add": [...]}``: sent as it is."""
-    return isinstance(dtype, pl.Struct) and bool(dtype.fields) and all(
-        f.name.startswith("$") for f in dtype.fields
+    return (
+        isinstance(dtype, pl.Struct)
+        and bool(dtype.fields)
+        and all(f.name.startswith("$") for f in dtype.fields)
     )
 
 
@@ -443,7 +457,7 @@ def _json_text(value: pl.Expr) -> pl.Expr:
 
 
 def _flattened(
-    name: str, value: pl.Expr, dtype: pl.DataType, taken: set[str]
+    name: str, value: pl.Expr, dtype: DType, taken: set[str]
 ) -> list[pl.Expr]:
     """A struct spread into ``parent_child`` members; lists become JSON text.
 
@@ -482,7 +496,7 @@ def _leaves(name: str, value: pl.Expr, dtype: pl.Struct) -> list[tuple[str, pl.E
 class _Builtin:
     """A CleverTap built-in profile field: how to normalise it and its code."""
 
-    normalise: Callable[[pl.Expr, pl.DataType, _Context], pl.Expr]
+    normalise: Callable[[pl.Expr, DType, _Context], pl.Expr]
     code: int | None
     expected: str
 
@@ -492,45 +506,45 @@ def _words(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.String).str.strip_chars().str.to_lowercase()
 
 
-def _yes_no(expr: pl.Expr, dtype: pl.DataType, context: _Context) -> pl.Expr:
+def _yes_no(expr: pl.Expr, dtype: DType, context: _Context) -> pl.Expr:
     mapping = dict.fromkeys(_TRUE_WORDS, "Y") | dict.fromkeys(_FALSE_WORDS, "N")
     return _words(expr).replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
-def _boolean(expr: pl.Expr, dtype: pl.DataType, context: _Context) -> pl.Expr:
+def _boolean(expr: pl.Expr, dtype: DType, context: _Context) -> pl.Expr:
     mapping = dict.fromkeys(_TRUE_WORDS, True) | dict.fromkeys(_FALSE_WORDS, False)
     return _words(expr).replace_strict(mapping, default=None, return_dtype=pl.Boolean)
 
 
-def _gender(expr: pl.Expr, dtype: pl.DataType, context: _Context) -> pl.Expr:
+def _gender(expr: pl.Expr, dtype: DType, context: _Context) -> pl.Expr:
     return _words(expr).replace_strict(_GENDERS, default=None, return_dtype=pl.String)
 
 
-def _education(expr: pl.Expr, dtype: pl.DataType, context: _Context) -> pl.Expr:
+def _education(expr: pl.Expr, dtype: DType, context: _Context) -> pl.Expr:
     mapping = {v.lower(): v for v in EDUCATION_VALUES}
     return _words(expr).replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
-def _email(expr: pl.Expr, dtype: pl.DataType, context: _Context) -> pl.Expr:
+def _email(expr: pl.Expr, dtype: DType, context: _Context) -> pl.Expr:
     text = expr.cast(pl.String).str.strip_chars()
     return pl.when(text.str.contains(_EMAIL)).then(text)
 
 
-def _age(expr: pl.Expr, dtype: pl.DataType, context: _Context) -> pl.Expr:
+def _age(expr: pl.Expr, dtype: DType, context: _Context) -> pl.Expr:
     """A whole, non-negative number of years (``"34"`` and ``34.0`` both give 34)."""
     number = expr.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
     whole = number.is_finite() & (number == number.floor()) & (number >= 0)
     return pl.when(whole).then(number.cast(pl.Int64))
 
 
-def _phone(expr: pl.Expr, dtype: pl.DataType, context: _Context) -> pl.Expr:
+def _phone(expr: pl.Expr, dtype: DType, context: _Context) -> pl.Expr:
     """E.164 text from the mapping worked out once per distinct value."""
     return _phone_text(expr, dtype).replace_strict(
         context.phones, default=None, return_dtype=pl.String
     )
 
 
-def _phone_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+def _phone_text(expr: pl.Expr, dtype: DType) -> pl.Expr:
     """A phone as text; a float read from a CSV loses its ``.0``."""
     if dtype.is_float():
         return pl.when(expr == expr.floor()).then(expr.cast(pl.Int64)).cast(pl.String)
@@ -543,7 +557,9 @@ _BUILTINS = {
     "Gender": _Builtin(_gender, CODES["Gender"], "M or F"),
     "Employed": _Builtin(_yes_no, CODES["Employed"], "Y or N"),
     "Married": _Builtin(_yes_no, CODES["Married"], "Y or N"),
-    "Education": _Builtin(_education, CODES["Education"], "School, College or Graduate"),
+    "Education": _Builtin(
+        _education, CODES["Education"], "School, College or Graduate"
+    ),
     "Age": _Builtin(_age, CODES["Age"], "a whole number"),
 }
 _MESSAGING = _Builtin(_boolean, None, "true or false")
@@ -557,7 +573,7 @@ def _builtin_for(name: str) -> _Builtin | None:
 
 
 def _builtin_value(
-    name: str, value: pl.Expr, dtype: pl.DataType, context: _Context
+    name: str, value: pl.Expr, dtype: DType, context: _Context
 ) -> pl.Expr:
     """A built-in field normalised; nested values are left for a rule to refuse."""
     builtin = _builtin_for(name)
@@ -568,7 +584,9 @@ def _builtin_value(
 
 def _phone_mapping(frame: pl.DataFrame, country: str) -> dict[str, str | None]:
     """E.164 forms of the distinct phones in the frame's profiles."""
-    phone = next((f for f in _fields(frame.schema, PROFILE_DATA) if f.name == "Phone"), None)
+    phone = next(
+        (f for f in _fields(frame.schema, PROFILE_DATA) if f.name == "Phone"), None
+    )
     if phone is None or isinstance(phone.dtype, _NESTED):
         return {}
     texts = _phone_text(_value(PROFILE_DATA, "Phone"), phone.dtype)
@@ -583,7 +601,11 @@ def _ts_seconds(dtype: pl.DataType, context: _Context) -> pl.Expr:
     """``ts`` as Int64 epoch seconds, milliseconds divided down when allowed."""
     seconds = _ts_number(dtype)
     if context.spec.millis == "convert":
-        return pl.when(_in_millis(seconds, context)).then(seconds // 1000).otherwise(seconds)
+        return (
+            pl.when(_in_millis(seconds, context))
+            .then(seconds // 1000)
+            .otherwise(seconds)
+        )
     return seconds
 
 
@@ -650,7 +672,9 @@ def _identity_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
         rules.append(_Rule(_when(length > limit, reason), code))
     if "objectId" in schema:
         spaced = pl.col("objectId").str.contains(r"\s")
-        rules.append(_Rule(_when(spaced, "objectId contains spaces"), CODES["objectId"]))
+        rules.append(
+            _Rule(_when(spaced, "objectId contains spaces"), CODES["objectId"])
+        )
     return rules
 
 
@@ -664,11 +688,22 @@ def _ts_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
     millis = _in_millis(ts, context) & (context.spec.millis == "reject")
     ts_min = context.spec.ts_min
     return [
-        _Rule(_when(unreadable, pl.format("ts '{}' is not a time", _text(original))), code),
+        _Rule(
+            _when(unreadable, pl.format("ts '{}' is not a time", _text(original))), code
+        ),
         _Rule(_when(missing, "ts is missing"), code),
-        _Rule(_when(millis, pl.format("ts {} is in milliseconds (millis = reject)", ts)), code),
-        _Rule(_when(_placeholder(ts), pl.format("ts {} is a year-9999 placeholder", ts)), code),
-        _Rule(_when(ts < context.ts_min, pl.format(f"ts {{}} is before {ts_min}", ts)), code),
+        _Rule(
+            _when(millis, pl.format("ts {} is in milliseconds (millis = reject)", ts)),
+            code,
+        ),
+        _Rule(
+            _when(_placeholder(ts), pl.format("ts {} is a year-9999 placeholder", ts)),
+            code,
+        ),
+        _Rule(
+            _when(ts < context.ts_min, pl.format(f"ts {{}} is before {ts_min}", ts)),
+            code,
+        ),
         _Rule(
             _when(
                 ts > context.ts_max,
@@ -683,7 +718,9 @@ def _event_name_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
     """Event names: present, not a system event, clean, not discarded."""
     is_event = _is(EVENT)
     if "evtName" not in schema:
-        return [_Rule(_when(is_event, "evtName is missing"), CODES["event name missing"])]
+        return [
+            _Rule(_when(is_event, "evtName is missing"), CODES["event name missing"])
+        ]
     name = pl.col("evtName").cast(pl.String)
     key = _name_key(name)
     blank = name.is_null() | (name.str.strip_chars() == "")
@@ -692,13 +729,21 @@ def _event_name_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
     banned = name.str.contains(_banned_pattern(BANNED_NAME_CHARACTERS))
     shown = _text(name)
     return [
-        _Rule(_when(is_event & blank, "evtName is missing"), CODES["event name missing"]),
         _Rule(
-            _when(is_event & reserved, pl.format("event '{}' is a CleverTap system event", shown)),
+            _when(is_event & blank, "evtName is missing"), CODES["event name missing"]
+        ),
+        _Rule(
+            _when(
+                is_event & reserved,
+                pl.format("event '{}' is a CleverTap system event", shown),
+            ),
             CODES["reserved event"],
         ),
         _Rule(
-            _when(is_event & banned, pl.format("event name '{}' has a banned character", shown)),
+            _when(
+                is_event & banned,
+                pl.format("event name '{}' has a banned character", shown),
+            ),
             None,
         ),
         _Rule(
@@ -715,7 +760,7 @@ def _banned_pattern(characters: str) -> str:
 
 def _structure_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
     """Nested values the policy refuses, and Charged's `Items` limits."""
-    rules: list[_Rule] = []
+    rules = _items_count_rules(schema, context)
     for column, kind in ((EVENT_DATA, EVENT), (PROFILE_DATA, PROFILE)):
         code = CODES["nested event property"] if kind == EVENT else None
         for prop in _fields(schema, column):
@@ -723,6 +768,16 @@ def _structure_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
             if reason is not None:
                 rules.append(_Rule(_when(_is(kind), reason), code))
     return rules
+
+
+def _items_count_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
+    """Charged's `Items`, when kept as a list, holds at most 256 entries."""
+    items = {f.name: f.dtype for f in _fields(schema, EVENT_DATA)}.get(ITEMS)
+    if not (context.keep_items and items is not None and _is_item_list(items)):
+        return []
+    count = _value(EVENT_DATA, ITEMS).list.len()
+    text = pl.format(f"'{ITEMS}' has {{}} entries (max {MAX_CHARGED_ITEMS})", count)
+    return [_Rule(_when(_is(EVENT) & (count > MAX_CHARGED_ITEMS), text), None)]
 
 
 def _nested_reason(
@@ -735,19 +790,17 @@ def _nested_reason(
     label = _show(prop.name)
     if kind == EVENT and prop.name == ITEMS and context.keep_items:
         charged = _name_key(pl.col("evtName")) == _fold(CHARGED)
-        count = value.list.len()
-        return pl.coalesce(
-            _when(value.is_not_null() & ~charged, f"'{ITEMS}' is allowed only on Charged events"),
-            _when(
-                count > MAX_CHARGED_ITEMS,
-                pl.format(f"'{ITEMS}' has {{}} entries (max {MAX_CHARGED_ITEMS})", count),
-            ),
+        return _when(
+            value.is_not_null() & ~charged,
+            f"'{ITEMS}' is allowed only on Charged events",
         )
     if kind == PROFILE and _builtin_for(prop.name) is not None:
         return _when(value.is_not_null(), f"'{label}' must be a single value")
     if kind == PROFILE and (_is_command(prop.dtype) or _is_multi_value(prop.dtype)):
         return None
-    policy = context.spec.nested_events if kind == EVENT else context.spec.nested_profiles
+    policy = (
+        context.spec.nested_events if kind == EVENT else context.spec.nested_profiles
+    )
     if policy != "reject":
         return None
     setting = "nested_events" if kind == EVENT else "nested_profiles"
@@ -761,10 +814,16 @@ def _property_rules(schema: pl.Schema, kind: str, context: _Context) -> list[_Ru
     if not props:
         return []
     is_kind = _is(kind)
-    rules = [_Rule(_when(is_kind, r), None) for r in _key_reasons(column, props, kind, context)]
-    rules.extend(_Rule(_when(is_kind, r), None) for r in _value_reasons(column, props, context))
+    rules = [
+        _Rule(_when(is_kind, r), None)
+        for r in _key_reasons(column, props, kind, context)
+    ]
+    rules.extend(
+        _Rule(_when(is_kind, r), None) for r in _value_reasons(column, props, context)
+    )
     if context.spec.non_finite == "reject":
-        rules.extend(_Rule(_when(is_kind, r), None) for r in _non_finite_reasons(column, schema))
+        reasons = _non_finite_reasons(_ORIGINAL + column, schema)
+        rules.extend(_Rule(_when(is_kind, r), None) for r in reasons)
     rules.append(_count_rule(column, props, kind, context))
     return rules
 
@@ -778,13 +837,15 @@ def _key_reasons(
     reasons = []
     for prop in props:
         present = _value(column, prop.name).is_not_null()
+        key = f"property key '{_show(prop.name)}'"
         if len(prop.name) > limit:
-            text = f"property key '{_show(prop.name)}' is {len(prop.name)} characters (max {limit})"
+            text = f"{key} is {len(prop.name)} characters (max {limit})"
             reasons.append(_when(present, text))
         bad = sorted({c for c in prop.name if c in banned})
         if bad:
-            text = f"property key '{_show(prop.name)}' has banned character {' '.join(bad)}"
-            reasons.append(_when(present, text))
+            reasons.append(
+                _when(present, f"{key} has banned character {' '.join(bad)}")
+            )
     return reasons
 
 
@@ -799,22 +860,29 @@ def _value_reasons(
         label = _show(prop.name)
         longest = _longest_string(value, prop.dtype)
         if longest is not None:
-            where = f"value of '{label}'" if prop.dtype == pl.String else f"a string in '{label}'"
+            where = (
+                f"value of '{label}'"
+                if prop.dtype == pl.String
+                else f"a string in '{label}'"
+            )
             text = pl.format(f"{where} is {{}} bytes (max {limit})", longest)
             reasons.append(_when(longest > limit, text))
         if prop.dtype == pl.String:
-            bad_date = value.str.starts_with(DATE_PREFIX) & ~value.str.contains(_EPOCH_DATE)
-            text = f"value of '{label}' is not a {DATE_PREFIX}<epoch seconds> date"
-            reasons.append(_when(bad_date, text))
+            dated = value.str.starts_with(DATE_PREFIX)
+            bad_date = dated & ~value.str.contains(_EPOCH_DATE)
+            date_text = f"value of '{label}' is not a {DATE_PREFIX}<epoch seconds> date"
+            reasons.append(_when(bad_date, date_text))
     return reasons
 
 
-def _longest_string(value: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
+def _longest_string(value: pl.Expr, dtype: DType) -> pl.Expr | None:
     """The byte length of the longest string anywhere in `value` (None: no strings)."""
     if dtype == pl.String:
         return value.str.len_bytes()
     if isinstance(dtype, pl.Struct):
-        parts = [_longest_string(value.struct.field(f.name), f.dtype) for f in dtype.fields]
+        parts = [
+            _longest_string(value.struct.field(f.name), f.dtype) for f in dtype.fields
+        ]
         found = [p for p in parts if p is not None]
         return pl.max_horizontal(found) if found else None
     if isinstance(dtype, pl.List | pl.Array):
@@ -832,7 +900,9 @@ def _count_rule(
     spec = context.spec
     limit = spec.max_event_properties if kind == EVENT else spec.max_profile_properties
     count = pl.sum_horizontal([_value(column, p.name).is_not_null() for p in props])
-    reason = _when(_is(kind) & (count > limit), pl.format(f"{{}} properties (max {limit})", count))
+    reason = _when(
+        _is(kind) & (count > limit), pl.format(f"{{}} properties (max {limit})", count)
+    )
     return _Rule(reason, CODES["too many event properties"] if kind == EVENT else None)
 
 
@@ -848,7 +918,7 @@ def _non_finite_reasons(column: str, schema: pl.Schema) -> list[pl.Expr]:
     ]
 
 
-def _non_finite_count(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+def _non_finite_count(value: pl.Expr, dtype: DType) -> pl.Expr:
     """How many NaN or infinite numbers `value` holds, at any depth."""
     if dtype.is_float():
         return (~value.is_finite()).fill_null(False).cast(pl.Int64)
@@ -889,6 +959,8 @@ def _builtin_rules(schema: pl.Schema) -> list[_Rule]:
         original = _value(_ORIGINAL + PROFILE_DATA, prop.name)
         given = original.cast(pl.String).str.strip_chars().fill_null("") != ""
         lost = given & _value(PROFILE_DATA, prop.name).is_null() & _is(PROFILE)
-        text = pl.format(f"{prop.name} '{{}}' is not {builtin.expected}", _text(original))
+        text = pl.format(
+            f"{prop.name} '{{}}' is not {builtin.expected}", _text(original)
+        )
         rules.append(_Rule(_when(lost, text), builtin.code))
     return rules

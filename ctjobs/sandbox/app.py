@@ -128,31 +128,35 @@ async def _admitted_upload(request: Request, state: SandboxState) -> Response:
     # Latency is the least time an upload takes from arrival to answer, so the
     # sandbox's own parsing and checking happen inside it, as they would at
     # CleverTap, instead of adding to it.
-    arrived = time.monotonic()
     draw = state.dice.draw(state.config)
     delay_s = (state.config.latency_ms + draw.extra_delay_ms) / 1000
+    deadline = time.monotonic() + delay_s
     body = await request.body()
-
-    if draw.fault is Fault.DROP:
-        await _wait_until(arrived + delay_s)
-        state.stats.faults += 1
-        await _drop_connection(request)
-        return Response(status_code=500)
-    if draw.fault in _FAULT_ANSWERS:
-        await _wait_until(arrived + delay_s)
-        state.stats.faults += 1
-        code, error = _FAULT_ANSWERS[draw.fault]
-        return _refusal(code, error, state.config.retry_after if code == 503 else None)
+    if draw.fault is not Fault.NONE:
+        await _wait_until(deadline)
+        return await _fault_answer(request, state, draw.fault)
 
     try:
         batch = parse_batch(body, max_records=state.config.max_records)
     except MalformedBatch as error:
-        await _wait_until(arrived + delay_s)
+        await _wait_until(deadline)
         state.stats.malformed += 1
         return _refusal(400, str(error))
     verdict = check_batch(batch, state.rules)
-    await _wait_until(arrived + delay_s)
+    await _wait_until(deadline)
     return _answer_batch(request, state, batch, verdict)
+
+
+async def _fault_answer(
+    request: Request, state: SandboxState, fault: Fault
+) -> Response:
+    state.stats.faults += 1
+    if fault is Fault.DROP:
+        await _drop_connection(request)
+        return Response(status_code=500)  # discarded: the connection is gone
+
+    code, error = _FAULT_ANSWERS[fault]
+    return _refusal(code, error, state.config.retry_after if code == 503 else None)
 
 
 async def _wait_until(deadline: float) -> None:

@@ -30,7 +30,11 @@ class SandboxConfig(BaseModel):
         ge=1,
         description="Records allowed in one request; more gets HTTP 400.",
     )
-    latency_ms: int = Field(default=0, ge=0, description="Delay added to every upload.")
+    latency_ms: int = Field(
+        default=0,
+        ge=0,
+        description="Least time an upload takes; the sandbox's own work is within.",
+    )
     error_rate: float = Field(
         default=0, ge=0, le=1, description="Share of uploads answered 500 or 503."
     )

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
+import functools
 import logging
 import random
 import time
@@ -182,16 +183,17 @@ class _Tally:
 
     def result(self) -> WriteResult:
         """The tally as a `WriteResult`."""
-        rejected = [r for r in self.rejected if r.height]
+        rejected = [r for r in self.rejected if r.height] or [
+            pl.DataFrame(schema=REJECTION_SCHEMA)
+        ]
+        pending = (
+            pl.concat(self.pending, how="vertical_relaxed") if self.pending else None
+        )
         return WriteResult(
             sent=self.sent,
             accepted=self.accepted,
-            rejected=pl.concat(rejected)
-            if rejected
-            else pl.DataFrame(schema=REJECTION_SCHEMA),
-            pending=pl.concat(self.pending, how="vertical_relaxed")
-            if self.pending
-            else None,
+            rejected=pl.concat(rejected),
+            pending=pending,
             batches=self.batches,
             retries=self.retries,
         )
@@ -209,18 +211,23 @@ class _Upload:
         self.gave_up = False
         self._exhausted_in_a_row = 0
         self._in_flight = 0
+        self._ledger_thread: concurrent.futures.Executor | None = None
 
     async def run(self, batches: Iterator[Batch]) -> WriteResult:
         """Send all batches through a pool of workers; raise what stopped them."""
         gate = asyncio.Semaphore(self.spec.concurrency)
-        async with self.writer.client() as client:
-            # More workers than slots, so a batch waiting out its backoff does not
-            # hold a slot another batch could use.
-            workers = [
-                self._worker(batches, client, gate)
-                for _ in range(2 * self.spec.concurrency)
-            ]
-            await asyncio.gather(*workers)
+        # One thread writes the ledger, in order, so its inserts never hold up the
+        # event loop while other answers arrive.
+        with concurrent.futures.ThreadPoolExecutor(1, "ctjobs-ledger") as ledger_thread:
+            self._ledger_thread = ledger_thread
+            async with self.writer.client() as client:
+                # More workers than slots, so a batch waiting out its backoff does
+                # not hold a slot another batch could use.
+                workers = [
+                    self._worker(batches, client, gate)
+                    for _ in range(2 * self.spec.concurrency)
+                ]
+                await asyncio.gather(*workers)
         if self.failure is not None:
             raise self.failure
         return self.tally.result()
@@ -238,6 +245,7 @@ class _Upload:
             if self.gave_up:
                 self._leave_pending(batch, 0, "not sent: CleverTap kept failing")
                 continue
+            self.tally.sent += batch.size
             try:
                 await self._deliver(batch, client, gate)
             except Exception as error:
@@ -251,13 +259,11 @@ class _Upload:
         body = batch.body()
         sent = list(batch.records[RECORD_JSON])
         for attempt in range(1, self.spec.max_attempts + 1):
-            if attempt == 1:
-                self.tally.sent += batch.size
             async with gate:
                 tried = await self._post(client, body, batch.size, sent)
             answer = tried.answer
             if answer.verdict == "ok":
-                return self._acknowledge(batch, answer, attempt, tried.elapsed_ms)
+                return await self._acknowledge(batch, answer, attempt, tried.elapsed_ms)
             if answer.verdict == "bad_request":
                 return await self._split(batch, answer, attempt, client, gate)
             if answer.verdict in ("auth", "refused"):
@@ -316,7 +322,7 @@ class _Upload:
         if batch.size == 1:
             rejection = RecordRejection(0, answer.status_code, answer.message, None)
             refused = BatchAnswer("ok", 1, answer.status_code, (), (rejection,))
-            return self._acknowledge(batch, refused, attempt, 0.0)
+            return await self._acknowledge(batch, refused, attempt, 0.0)
 
         logger.warning(
             "batch %s (%d records): %s; splitting it in halves to find the records "
@@ -337,13 +343,15 @@ class _Upload:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    def _acknowledge(
+    async def _acknowledge(
         self, batch: Batch, answer: BatchAnswer, attempts: int, elapsed_ms: float
     ) -> None:
         """Store the batch's answer in the ledger, then count it done."""
         rejected = rejection_rows(batch, answer.rejected)
-        if self.context.ledger is not None:
-            self.context.ledger.acknowledge(
+        ledger = self.context.ledger
+        if ledger is not None:
+            store = functools.partial(
+                ledger.acknowledge,
                 run_id=self.context.run_id,
                 batch_id=batch.batch_id,
                 kind=batch.kind,
@@ -351,6 +359,8 @@ class _Upload:
                 rejected=rejected,
                 attempts=attempts,
             )
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._ledger_thread, store)
         self.tally.accepted += len(answer.accepted)
         self.tally.rejected.append(rejected)
         self._exhausted_in_a_row = 0

@@ -55,8 +55,19 @@ def start_intake(
     work = land.parent
     ready, log, stdout = (work / f"{name}-{number}" for name in ("ready", "log", "out"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "ctjobs.webhook", "serve", "--port", "0",
-         "--land", str(land), "--ready-file", str(ready), *args],
+        [
+            sys.executable,
+            "-m",
+            "ctjobs.webhook",
+            "serve",
+            "--port",
+            "0",
+            "--land",
+            str(land),
+            "--ready-file",
+            str(ready),
+            *args,
+        ],
         env=_clean_env() | env,
         stdout=stdout.open("wb"),
         stderr=log.open("wb"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -24,13 +25,17 @@ from .intake import (
 )
 
 
-def post(intake: Intake, body: object, path: str = "/", **kwargs: object) -> httpx.Response:
+def post(
+    intake: Intake, body: object, path: str = "/", **kwargs: object
+) -> httpx.Response:
     kwargs.setdefault("headers", SECRET_HEADERS)
     return httpx.post(intake.url + path, json=body, timeout=10, **kwargs)  # type: ignore[arg-type]
 
 
 def rows_of(intake: Intake, payload_id: str) -> pl.DataFrame:
-    return intake.frame().filter(pl.col("payload_id") == payload_id).sort("profile_index")
+    return (
+        intake.frame().filter(pl.col("payload_id") == payload_id).sort("profile_index")
+    )
 
 
 def test_ready_line_names_the_real_port(secret_intake: Intake) -> None:
@@ -44,7 +49,9 @@ def test_test_payload_is_acknowledged_and_kept_aside(secret_intake: Intake) -> N
         "is_test": True,
         "targetId": 1,
         "key_values": {"k": "v"},
-        "profiles": [{"Identity": "test-1", "Email": "T@example.org", "push_token": "x"}],
+        "profiles": [
+            {"Identity": "test-1", "Email": "T@example.org", "push_token": "x"}
+        ],
     }
     response = post(secret_intake, body, "/webhook")
 
@@ -53,7 +60,11 @@ def test_test_payload_is_acknowledged_and_kept_aside(secret_intake: Intake) -> N
     assert rows_of(secret_intake, payload_id).height == 0
     test_rows = scan_landing(secret_intake.land / "_test").collect()
     row = test_rows.filter(pl.col("payload_id") == payload_id).row(0, named=True)
-    assert (row["identity"], row["email"], row["is_test"]) == ("test-1", "T@example.org", True)
+    assert (row["identity"], row["email"], row["is_test"]) == (
+        "test-1",
+        "T@example.org",
+        True,
+    )
 
 
 @pytest.mark.parametrize("path", ["/", "/webhook"])
@@ -119,7 +130,11 @@ WRONG_CREDENTIALS = [
 
 @pytest.mark.parametrize(("kind", "case", "credentials"), WRONG_CREDENTIALS)
 def test_wrong_credentials_get_401_and_land_nothing(
-    secret_intake: Intake, basic_intake: Intake, kind: str, case: str, credentials: object
+    secret_intake: Intake,
+    basic_intake: Intake,
+    kind: str,
+    case: str,
+    credentials: object,
 ) -> None:
     intake = secret_intake if kind == "secret" else basic_intake
     auth = None
@@ -155,7 +170,9 @@ def test_oversized_body_gets_413(secret_intake: Intake) -> None:
     declared = post(secret_intake, big)
 
     assert (streamed.status_code, declared.status_code) == (413, 413)
-    assert secret_intake.frame().filter(pl.col("targetId") == big["targetId"]).height == 0
+    assert (
+        secret_intake.frame().filter(pl.col("targetId") == big["targetId"]).height == 0
+    )
 
 
 BAD_BODIES = [
@@ -180,7 +197,9 @@ def test_bad_bodies_get_400_and_are_kept_with_reason(
     assert response.status_code == 400
     assert reason in response.json()["error"]
     kept = _rejected_with_body(secret_intake.land, body)
-    note = json.loads(kept.with_name(kept.name.replace(".body", ".reason.json")).read_text())
+    note = json.loads(
+        kept.with_name(kept.name.replace(".body", ".reason.json")).read_text()
+    )
     assert reason in note["reason"]
 
 
@@ -232,3 +251,21 @@ def test_insecure_no_auth_accepts_anyone_and_sigterm_drains(tmp_path: Path) -> N
 def test_second_server_on_one_landing_refuses(secret_intake: Intake) -> None:
     with pytest.raises(RuntimeError, match="another webhook server"):
         start_intake(secret_intake.land, SECRET_ENV)
+
+
+def test_server_compacts_closed_files_periodically(tmp_path: Path) -> None:
+    first = start_intake(tmp_path / "land", SECRET_ENV)
+    landed = post(first, campaign(3)).json()["payload_id"]
+    first.stop()
+    second = start_intake(tmp_path / "land", SECRET_ENV, "--compact-interval", "0.2")
+    deadline = time.monotonic() + 10
+    health = httpx.get(second.url + "/health").json()
+    while not health["last_compaction"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        health = httpx.get(second.url + "/health").json()
+    second.stop()
+
+    assert health["requests"]["compacted_rows"] == 3
+    rows = second.frame().filter(pl.col("payload_id") == landed)
+    assert rows.height == 3
+    assert rows["_source_file"].str.ends_with(".parquet").all()

@@ -370,6 +370,23 @@ def test_answers_that_cannot_be_understood_are_never_success(
     assert (result.accepted, result.pending_count, result.retries) == (0, 4, 1)
 
 
+def test_retry_after_is_waited_out(caplog: pytest.LogCaptureFixture) -> None:
+    answers = iter(
+        [
+            httpx.Response(429, headers={"Retry-After": "0.2"}),
+            httpx.Response(200, json={"processed": 4, "unprocessed": []}),
+        ]
+    )
+
+    with caplog.at_level(logging.WARNING, logger="ctjobs.writers.upload"):
+        result = mock_writer(lambda _: next(answers)).write(
+            "event", events(4), context()
+        )
+
+    assert (result.accepted, result.retries) == (4, 1)
+    assert "HTTP 429; retrying in 0.20 s (attempt 2 of 2)" in caplog.text
+
+
 def test_another_refusal_stops_with_a_destination_error() -> None:
     writer = mock_writer(lambda _: httpx.Response(404, text="Not Found"))
 

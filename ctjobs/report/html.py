@@ -1,0 +1,291 @@
+"""The HTML run report: one self-contained page per run, written next to its summary.
+
+The page carries its own CSS and SVG charts (`ctjobs.report.charts`): no script,
+no font, nothing fetched, so it opens the same from a laptop, a CI artefact or an
+e-mail attachment. It shows what the run read, filtered, built, rejected, sent and
+had acknowledged, why records were rejected (with examples and where they came
+from), the values dropped, the schema changes noticed and the files read.
+
+Every value is escaped by the template. As a second guard, the values of the
+secret variables (`SECRET_VARIABLES`) are scrubbed from the finished page, so a
+passcode that found its way into an error message or a record is not published.
+
+Example:
+    >>> write_report(summary, ledger.rejections(run_id), run_dir / "report.html")
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import polars as pl
+
+from ctjobs.credentials import redact
+from ctjobs.job.summary import RunSummary, _reason_key
+from ctjobs.report.charts import bar_chart
+
+#: Environment variables whose values must never appear in a report.
+SECRET_VARIABLES = (
+    "CLEVERTAP_PASSCODE",
+    "CTJOBS_SFTP_PASSWORD",
+    "CTJOBS_WEBHOOK_SECRET",
+    "CTJOBS_WEBHOOK_PASSWORD",
+)
+#: Examples shown per rejection reason, and the characters of record JSON shown.
+EXAMPLES_PER_REASON = 3
+RECORD_CHARS = 400
+#: Outputs listed by name; a dry run over a year can write thousands of bodies.
+OUTPUTS_SHOWN = 20
+TEMPLATE = "template.html"
+
+# Per-mapping counts in pipeline order, with the words the CLI summary uses.
+_MAPPING_COUNTS = (
+    ("rows_in", "rows in"),
+    ("built", "built"),
+    ("rejected_preflight", "rejected before sending"),
+    ("skipped_sent", "already sent"),
+    ("skipped_unchanged", "unchanged"),
+    ("sent", "sent"),
+    ("accepted", "accepted"),
+    ("rejected", "rejected by CleverTap"),
+    ("pending", "pending"),
+    ("written", "written"),
+)
+# Counts that mean nothing in a dry run (nothing is sent) or only in one.
+_SENDING_ONLY = (
+    "skipped_sent",
+    "skipped_unchanged",
+    "sent",
+    "accepted",
+    "rejected",
+    "pending",
+)
+_STAGES = {"preflight": "before sending", "clevertap": "by CleverTap"}
+
+
+@dataclass(frozen=True)
+class MappingRow:
+    """One count across the mappings, for the per-mapping table."""
+
+    label: str
+    values: list[int]
+    total: int
+
+
+@dataclass(frozen=True)
+class Example:
+    """One rejected record as shown: where it came from and its JSON, cut short."""
+
+    source_file: str | None
+    source_row: int | None
+    record: str
+    resolved_by: str | None
+
+
+@dataclass
+class Reason:
+    """One rejection reason with its count, the stages that gave it and examples."""
+
+    key: str
+    count: int
+    stages: list[str] = field(default_factory=list)
+    examples: list[Example] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """A schema note: its kind, its message and any other fields it carries."""
+
+    kind: str
+    message: str
+    details: list[tuple[str, str]]
+
+
+def write_report(summary: RunSummary, rejections: pl.DataFrame, path: Path) -> Path:
+    """Write the run's HTML report to `path` and return the path.
+
+    `rejections` is the run's frame from `Ledger.rejections` (columns stage,
+    _record_key, _source_file, _source_row, type, code, reason, record,
+    resolved_by); it supplies the examples shown for each reason.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(summary, rejections), encoding="utf-8")
+    return path
+
+
+def render_report(summary: RunSummary, rejections: pl.DataFrame) -> str:
+    """The report as HTML text, with secret values scrubbed."""
+    page = _template().render(**_context(summary, rejections))
+    return scrub_secrets(page)
+
+
+def scrub_secrets(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """`text` with the value of every set `SECRET_VARIABLES` replaced by ``***``.
+
+    Each value is also looked for as the page would show it: HTML-escaped, and
+    JSON-escaped inside a record, so quoting cannot hide a secret from the scrub.
+    """
+    env = os.environ if environ is None else environ
+    values = [env.get(name, "") for name in SECRET_VARIABLES]
+    return redact(text, (form for value in values if value for form in _forms(value)))
+
+
+def _forms(value: str) -> set[str]:
+    in_json = json.dumps(value)[1:-1]
+    return {value, html.escape(value), in_json, html.escape(in_json)}
+
+
+@cache
+def _template() -> jinja2.Template:
+    # The template ships as package data, so it is read through importlib.resources
+    # and works from a wheel as well as from a checkout.
+    text = resources.files("ctjobs.report").joinpath(TEMPLATE).read_text("utf-8")
+    environment = jinja2.Environment(
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["n"] = _count
+    return environment.from_string(text)
+
+
+def _count(value: int | float) -> str:
+    """A count with thousands separators, as the page shows every count."""
+    return f"{value:,}"
+
+
+# ------------------------------------------------------------------ the page's data
+
+
+def _context(summary: RunSummary, rejections: pl.DataFrame) -> dict[str, Any]:
+    """Everything the template shows, computed here so the template only lays out."""
+    from ctjobs import __version__
+
+    reasons = _reasons(summary, rejections)
+    timings = sorted(summary.timings.items(), key=lambda item: _stage_order(item[0]))
+    return {
+        "version": __version__,
+        "s": summary,
+        "mappings": summary.mappings,
+        "mapping_rows": _mapping_rows(summary),
+        "funnel_chart": bar_chart(_funnel(summary), title="From rows to records"),
+        "timings": timings,
+        "timings_chart": bar_chart(
+            timings, title="Seconds per stage", color="#009E73", decimals=3
+        ),
+        "reasons": reasons,
+        "examples_per_reason": EXAMPLES_PER_REASON,
+        "reasons_chart": bar_chart(
+            [(r.key, r.count) for r in reasons],
+            title="Rejected records by reason",
+            label_width=320,
+            color="#D55E00",
+        ),
+        "dropped": sorted(summary.dropped_values.items(), key=lambda item: -item[1]),
+        "schema_changes": [_schema_change(note) for note in summary.schema_changes],
+        "outputs": summary.outputs[:OUTPUTS_SHOWN],
+        "more_outputs": max(len(summary.outputs) - OUTPUTS_SHOWN, 0),
+    }
+
+
+def _stage_order(stage: str) -> int:
+    order = ("read", "transform", "build", "write")
+    return order.index(stage) if stage in order else len(order)
+
+
+def _shown_counts(summary: RunSummary) -> list[tuple[str, str]]:
+    """The per-mapping counts worth a row: a dry run sends nothing, so skip those."""
+    if not summary.dry_run:
+        written = summary.total("written") > 0
+        return [c for c in _MAPPING_COUNTS if c[0] != "written" or written]
+    return [c for c in _MAPPING_COUNTS if c[0] not in _SENDING_ONLY]
+
+
+def _mapping_rows(summary: RunSummary) -> list[MappingRow]:
+    rows = []
+    for attribute, label in _shown_counts(summary):
+        values = [int(getattr(m, attribute)) for m in summary.mappings]
+        rows.append(MappingRow(label, values, sum(values)))
+    return rows
+
+
+def _funnel(summary: RunSummary) -> list[tuple[str, float]]:
+    """The bars of the funnel: the run's rows, then its records stage by stage."""
+    bars: list[tuple[str, float]] = [
+        ("rows read", summary.rows_read),
+        ("filtered out", summary.rows_filtered_out),
+        ("rows after transforms", summary.rows_after_transforms),
+    ]
+    for attribute, label in _shown_counts(summary):
+        if attribute != "rows_in":
+            bars.append((f"records {label}", summary.total(attribute)))
+    return bars
+
+
+def _reasons(summary: RunSummary, rejections: pl.DataFrame) -> list[Reason]:
+    """Rejection reasons, most frequent first, each with a few stored examples.
+
+    The counts are the summary's (what the CLI printed); the stages and examples
+    come from the ledger's rows, grouped by the same reason key.
+    """
+    reasons = {
+        key: Reason(key, count) for key, count in summary.rejected_by_reason.items()
+    }
+    stored: Counter[str] = Counter()
+    for row in rejections.iter_rows(named=True):
+        key = _reason_key(row["code"], str(row["reason"] or ""))
+        stored[key] += 1
+        _add_example(reasons.setdefault(key, Reason(key, 0)), row)
+    for reason in reasons.values():
+        # A reason the ledger holds but the summary lacks is counted from the ledger.
+        reason.count = reason.count or stored[reason.key]
+    return sorted(reasons.values(), key=lambda r: (-r.count, r.key))
+
+
+def _add_example(reason: Reason, row: Mapping[str, Any]) -> None:
+    stage = _STAGES.get(str(row["stage"]), str(row["stage"]))
+    if stage not in reason.stages:
+        reason.stages.append(stage)
+    if len(reason.examples) < EXAMPLES_PER_REASON:
+        reason.examples.append(
+            Example(
+                source_file=row["_source_file"],
+                source_row=row["_source_row"],
+                record=_truncate(str(row["record"] or ""), RECORD_CHARS),
+                resolved_by=row["resolved_by"],
+            )
+        )
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _schema_change(note: Mapping[str, Any]) -> SchemaChange:
+    details = [
+        (str(k), _plain(v)) for k, v in note.items() if k not in {"kind", "message"}
+    ]
+    return SchemaChange(
+        str(note.get("kind", "")), str(note.get("message", "")), details
+    )
+
+
+def _plain(value: Any) -> str:
+    """A note's value as text: JSON for containers, str for the rest."""
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+__all__ = ["SECRET_VARIABLES", "render_report", "scrub_secrets", "write_report"]

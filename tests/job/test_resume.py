@@ -1,0 +1,154 @@
+"""Backfills, resumes, change-only profiles and replays against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import date
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import ctjobs as ct
+from ctjobs.job.replay import replay
+from ctjobs.sandbox import SandboxProcess
+from tests.conftest import ROOT, SAMPLES
+from tests.job.jobs import events_job, profiles_job
+
+
+@pytest.fixture
+def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxProcess]:
+    with SandboxProcess(account_id="acct-test", passcode="pass-test") as server:
+        monkeypatch.setenv("CLEVERTAP_API_URL", server.url)
+        monkeypatch.setenv("CLEVERTAP_ACCOUNT_ID", server.account_id)
+        monkeypatch.setenv("CLEVERTAP_PASSCODE", server.passcode)
+        yield server
+
+
+def canonical(records: list[dict[str, object]]) -> Counter[str]:
+    return Counter(json.dumps(r, sort_keys=True) for r in records)
+
+
+def expected_records(job: Path, out: Path) -> list[dict[str, object]]:
+    summary = ct.run_job(job, dry_run=True, out=out)
+    assert summary.total("rejected_preflight") == 0
+    return [r for body in sorted(out.rglob("*.json")) for r in json.loads(body.read_text())["d"]]
+
+
+def test_backfill_killed_on_day_four_resumes_with_each_record_once(
+    tmp_path: Path, sandbox: SandboxProcess
+) -> None:
+    job = events_job(tmp_path, max_records=50, concurrency=2)
+    expected = expected_records(job, tmp_path / "dry")
+    first_three = ct.run_job(job, dry_run=True, out=tmp_path / "dry3", date_to=_day(3))
+    before_day_four = first_three.total("written")
+    sandbox.configure(latency_ms=60)
+    command = [sys.executable, "-m", "ctjobs", "backfill", str(job), "--from",
+               "2024-03-01", "--to", "2024-03-07"]
+    process = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        stored = sandbox.stats()["records_accepted"]
+        if stored > before_day_four + 100:
+            break
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = sandbox.stats()["records_accepted"]
+    assert before_day_four < killed_at < len(expected), "the kill must land during day 4"
+
+    sandbox.configure(latency_ms=0)
+    resumed = ct.run_job(job, mode="backfill", date_from=_day(1), date_to=_day(7))
+    assert resumed.status == "done"
+    assert resumed.partitions_skipped == ["2024-03-01", "2024-03-02", "2024-03-03"]
+    assert canonical(sandbox.records()) == canonical(expected)
+    assert resumed.total("skipped_sent") > 0
+
+
+def test_a_rerun_sends_nothing_twice(tmp_path: Path, sandbox: SandboxProcess) -> None:
+    job = events_job(tmp_path)
+    first = ct.run_job(job)
+    second = ct.run_job(job)
+    assert first.total("sent") == first.total("built") > 0
+    assert second.total("sent") == 0
+    assert second.total("skipped_sent") == first.total("built")
+    assert len(sandbox.records()) == first.total("built")
+
+
+def test_change_only_profiles_send_only_what_changed(
+    tmp_path: Path, sandbox: SandboxProcess
+) -> None:
+    source = tmp_path / "profiles" / "100000000-1-2-0.parquet"
+    source.parent.mkdir()
+    original = next((SAMPLES / "profiles").glob("*.parquet"))
+    source.write_bytes(original.read_bytes())
+    job = profiles_job(tmp_path, source)
+
+    first = ct.run_job(job)
+    assert first.total("sent") == first.total("built") > 0
+    second = ct.run_job(job)
+    assert second.total("sent") == 0
+
+    target = ct.read_export(str(source))["identity"][5]
+    # Change a sent property: rewrite the City inside the map for one profile.
+    changed = _set_city(pl.read_parquet(source), target, "Atlantis")
+    changed.write_parquet(source)
+    sandbox.reset()
+    third = ct.run_job(job)
+    assert third.total("sent") == 1
+    [record] = sandbox.records()
+    assert record["identity"] == target
+    assert record["profileData"]["City"] == "Atlantis"
+
+
+def test_replay_sends_the_fixed_records_once(tmp_path: Path, sandbox: SandboxProcess) -> None:
+    broken = events_job(tmp_path, name="replayed", where="eventName IN ('Charged', 'App Launched')")
+    run = ct.run_job(broken)
+    rejected = run.total("rejected_preflight")
+    assert rejected > 0 and run.exit_code == 3
+    stored_before = len(sandbox.records())
+
+    fixed = events_job(
+        tmp_path,
+        name="replayed",
+        where="eventName IN ('Charged', 'App Launched')",
+        extra_steps=(
+            '[[transforms]]\nstep = "with_columns"\ncolumns = { eventName = '
+            "\"CASE WHEN eventName = 'App Launched' THEN 'App Opened' ELSE eventName END\" }"
+        ),
+    )
+    replayed = replay(fixed, run.run_id)
+    assert replayed.total("sent") == rejected
+    assert replayed.total("accepted") == rejected
+    new = sandbox.records()[stored_before:]
+    assert len(new) == rejected
+    assert {r["evtName"] for r in new} == {"App Opened"}
+    with pytest.raises(ct.CtjobsError, match="nothing left to replay"):
+        replay(fixed, run.run_id)
+
+
+def _day(n: int) -> date:
+    return date(2024, 3, n)
+
+
+def _set_city(raw: pl.DataFrame, identity: str, city: str) -> pl.DataFrame:
+    import pyarrow as pa
+
+    table = raw.to_arrow()
+    rows = table.to_pylist()
+    for row in rows:
+        if row["identity"] == identity:
+            props = dict(row["profileProps"])
+            member = dict.fromkeys(("member0", "member1", "member2", "member3", "member4"))
+            props["City"] = {**member, "member5": city}
+            row["profileProps"] = list(props.items())
+    return pl.from_arrow(pa.Table.from_pylist(rows, schema=table.schema))

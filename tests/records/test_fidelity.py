@@ -1,0 +1,334 @@
+"""From rows to the exact JSON CleverTap receives: build, validate, encode."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ctjobs.job.spec import ValidationSpec
+from ctjobs.records.build import build_events, build_profiles
+from ctjobs.records.encode import RECORD_JSON, encode_records
+from ctjobs.records.validate import Validated, validate
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+ADDRESS = {"city": "Pune", "zip": "411001"}
+
+
+def _rows(**columns: list[Any]) -> pl.DataFrame:
+    """Source rows with the provenance columns the readers add."""
+    frame = pl.DataFrame(columns, strict=False)
+    return frame.with_columns(
+        pl.lit("in.csv").alias("_source_file"),
+        pl.int_range(frame.height, dtype=pl.Int64).alias("_source_row"),
+    )
+
+
+def _sent(result: Validated) -> list[str]:
+    return encode_records(result.accepted).collect().get_column(RECORD_JSON).to_list()
+
+
+def _check(records: pl.LazyFrame, **spec: Any) -> Validated:
+    return validate(records, ValidationSpec(**spec), now=NOW)
+
+
+def test_event_time_in_utc_and_missing_time_rejected() -> None:
+    rows = _rows(user=["u-001", "u-002"], at=["2024-03-01 09:15:00", None])
+
+    result = _check(
+        build_events(rows, identity="user", ts="at", event_name_value="Plan Renewed")
+    )
+
+    assert _sent(result) == [
+        '{"type":"event","identity":"u-001","ts":1709284500,"evtName":"Plan Renewed",'
+        '"evtData":{}}'
+    ]
+    assert result.rejected.select("_source_row", "code", "reason").rows() == [
+        (1, 525, "ts is missing")
+    ]
+
+
+def test_packed_time_in_the_source_timezone() -> None:
+    rows = _rows(user=["u-001"], ts=[20240301091500])
+
+    records = build_events(
+        rows,
+        identity="user",
+        ts="ts",
+        event_name_value="Plan Renewed",
+        timezone="Asia/Kolkata",
+    )
+
+    assert _check(records).accepted.get_column("ts").to_list() == [1709264700]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (
+            "json",
+            '"evtData":{"address":"{\\"city\\":\\"Pune\\",\\"zip\\":\\"411001\\"}"}}',
+        ),
+        ("flatten", '"evtData":{"address_city":"Pune","address_zip":"411001"}}'),
+    ],
+)
+def test_nested_event_property(policy: str, expected: str) -> None:
+    rows = _rows(user=["u-001"], ts=[1709284500], address=[ADDRESS])
+    records = build_events(
+        rows,
+        identity="user",
+        event_name_value="Moved",
+        properties={"address": "address"},
+    )
+
+    sent = _sent(_check(records, nested_events=policy))
+
+    assert sent == [
+        '{"type":"event","identity":"u-001","ts":1709284500,"evtName":"Moved",'
+        + expected
+    ]
+
+
+def test_nested_event_property_rejected() -> None:
+    rows = _rows(user=["u-001"], ts=[1709284500], address=[ADDRESS])
+    records = build_events(
+        rows,
+        identity="user",
+        event_name_value="Moved",
+        properties={"address": "address"},
+    )
+
+    result = _check(records, nested_events="reject")
+
+    assert result.rejected.select("code", "reason").rows() == [
+        (512, "'address' is nested (nested_events = reject)")
+    ]
+
+
+def test_charged_keeps_its_items() -> None:
+    rows = _rows(user=["u-001"], ts=[1709284500], Items=[[{"sku": "A1", "qty": 2}]])
+    records = build_events(
+        rows, identity="user", event_name_value="Charged", properties={"Items": "Items"}
+    )
+
+    assert _sent(_check(records, nested_events="reject")) == [
+        '{"type":"event","identity":"u-001","ts":1709284500,"evtName":"Charged",'
+        '"evtData":{"Items":[{"sku":"A1","qty":2}]}}'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("json", '{"address":"{\\"city\\":\\"Pune\\",\\"zip\\":\\"411001\\"}"}'),
+        ("flatten", '{"address_city":"Pune","address_zip":"411001"}'),
+        ("keep", '{"address":{"city":"Pune","zip":"411001"}}'),
+        ("reject", None),
+    ],
+)
+def test_nested_profile_property(policy: str, expected: str | None) -> None:
+    rows = _rows(user=["u-001"], address=[ADDRESS])
+    records = build_profiles(rows, identity="user", properties={"address": "address"})
+
+    result = _check(records, nested_profiles=policy)
+
+    if expected is None:
+        assert result.rejected.get_column("reason").to_list() == [
+            "'address' is nested (nested_profiles = reject)"
+        ]
+    else:
+        assert _sent(result) == [
+            '{"type":"profile","identity":"u-001","profileData":' + expected + "}"
+        ]
+
+
+def test_nan_is_dropped_and_counted() -> None:
+    rows = _rows(user=["u-001"], ts=[1709284500], score=[float("nan")], plan=["Gold"])
+    records = build_events(
+        rows,
+        identity="user",
+        event_name_value="Scored",
+        properties={"score": "score", "Plan": "plan"},
+    )
+
+    result = _check(records)
+
+    assert _sent(result) == [
+        '{"type":"event","identity":"u-001","ts":1709284500,"evtName":"Scored",'
+        '"evtData":{"Plan":"Gold"}}'
+    ]
+    assert result.dropped == {"non-finite number": 1}
+
+
+@pytest.mark.parametrize("updated_at", ["2024-03-01T09:15:00Z", 1709284500000])
+def test_profile_ts_from_text_or_milliseconds(updated_at: str | int) -> None:
+    rows = _rows(user=["u-001"], updated_at=[updated_at], plan=["Gold"])
+    records = build_profiles(
+        rows, identity="user", ts="updated_at", properties={"Plan": "plan"}
+    )
+
+    assert _sent(_check(records)) == [
+        '{"type":"profile","identity":"u-001","ts":1709284500,"profileData":{"Plan":"Gold"}}'
+    ]
+
+
+def test_hand_built_milliseconds_are_converted() -> None:
+    records = pl.DataFrame(
+        {"type": ["profile"], "identity": ["u-001"], "ts": [1709284500000]}
+    ).with_columns(pl.struct(pl.lit("Gold").alias("Plan")).alias("profileData"))
+
+    assert _check(records).accepted.get_column("ts").to_list() == [1709284500]
+
+
+def test_profile_date_of_birth() -> None:
+    rows = _rows(user=["u-001"], dob=[date(1990, 5, 17)])
+    records = build_profiles(rows, identity="user", properties={"DOB": "dob"})
+
+    assert _sent(_check(records)) == [
+        '{"type":"profile","identity":"u-001","profileData":{"DOB":"$D_642902400"}}'
+    ]
+
+
+def test_limits_each_give_their_reason() -> None:
+    wide = {f"prop_{i}": [i, i] for i in range(300)}
+    rows = pl.concat(
+        [
+            _rows(user=["a"], Note=["x" * 700]),
+            _rows(user=["b"], **{"k" * 130: ["v"]}),
+            _rows(user=["c", "c"], **wide).head(1),
+        ],
+        how="diagonal",
+    ).with_columns(
+        pl.int_range(3, dtype=pl.Int64).alias("_source_row"),
+        pl.lit(1709284500).alias("ts"),
+    )
+    records = build_events(
+        rows, identity="user", event_name_value="Wide", include=["*"]
+    )
+
+    result = _check(records)
+
+    assert result.accepted.height == 0
+    assert result.rejected.select("_source_row", "code", "reason").rows() == [
+        (0, None, "value of 'Note' is 700 bytes (max 512)"),
+        (1, None, "property key 'kkkkkkkkkkkkkkkkkkkk…' is 130 characters (max 120)"),
+        (2, 522, "300 properties (max 100)"),
+    ]
+
+
+def test_frames_with_and_without_a_column_concatenate() -> None:
+    seen = build_profiles(
+        _rows(user=["a"], last_login=[datetime(2024, 3, 1, 9, 15)]),
+        identity="user",
+        properties={"Last Login": "last_login"},
+    )
+    unseen = build_profiles(
+        _rows(user=["b"], last_login=[None]),
+        identity="user",
+        properties={"Last Login": "last_login"},
+    )
+
+    result = _check(pl.concat([seen, unseen], how="diagonal_relaxed"))
+
+    assert _sent(result) == [
+        '{"type":"profile","identity":"a",'
+        '"profileData":{"Last Login":"$D_1709284500"}}',
+        '{"type":"profile","identity":"b","profileData":{}}',
+    ]
+
+
+# ---------------------------------------------------------------- property-based
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _nulls(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return any(_nulls(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_nulls(v) for v in value)
+    return False
+
+
+_TEXT = st.one_of(st.just(""), st.just("  "), st.text(max_size=12))
+_COLUMNS = {
+    "text": (pl.String, _TEXT),
+    "int": (pl.Int64, st.integers(-(2**62), 2**62)),
+    "float": (pl.Float64, st.floats(allow_nan=True, allow_infinity=True)),
+    "bool": (pl.Boolean, st.booleans()),
+    "date": (pl.Date, st.dates(date(1900, 1, 1), date(2999, 12, 31))),
+    "nested": (
+        pl.Struct({"a": pl.String, "b": pl.Float64}),
+        st.fixed_dictionaries({"a": st.none() | _TEXT, "b": st.none() | st.floats()}),
+    ),
+}
+_TS = st.none() | st.sampled_from(
+    [0, 946684800, 1709284500, 1709284500000, 20240301091500, 253402300799, 2**62]
+)
+_NAMES = st.none() | st.sampled_from(
+    ["Plan Renewed", "App Launched", "", "a.b", "Charged"]
+)
+
+
+@st.composite
+def record_frames(draw: st.DrawFn) -> pl.DataFrame:
+    """A record frame of random kind, types and values, some of them invalid."""
+    size = draw(st.integers(1, 6))
+    kinds = draw(st.lists(st.sampled_from(list(_COLUMNS)), min_size=0, max_size=4))
+    data = {}
+    for i, kind in enumerate(kinds):
+        dtype, values = _COLUMNS[kind]
+        cells = draw(st.lists(st.none() | values, min_size=size, max_size=size))
+        data[f"Prop {i} {kind}"] = pl.Series(cells, dtype=dtype)
+    record = "event" if draw(st.booleans()) else "profile"
+    column = "evtData" if record == "event" else "profileData"
+    frame = pl.DataFrame(
+        {
+            "type": [record] * size,
+            "identity": draw(st.lists(st.none() | _TEXT, min_size=size, max_size=size)),
+            "ts": pl.Series(
+                draw(st.lists(_TS, min_size=size, max_size=size)), dtype=pl.Int64
+            ),
+            "evtName": draw(st.lists(_NAMES, min_size=size, max_size=size)),
+            "_source_row": pl.int_range(size, eager=True),
+        }
+    )
+    struct = (
+        pl.DataFrame(data).to_struct(column) if data else pl.Series(column, [{}] * size)
+    )
+    return frame.with_columns(struct)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frame=record_frames(),
+    events=st.sampled_from(["json", "flatten", "reject"]),
+    profiles=st.sampled_from(["json", "flatten", "reject"]),
+    non_finite=st.sampled_from(["drop", "reject"]),
+)
+def test_every_row_lands_once_and_accepted_json_is_strict(
+    frame: pl.DataFrame, events: str, profiles: str, non_finite: str
+) -> None:
+    result = _check(
+        frame, nested_events=events, nested_profiles=profiles, non_finite=non_finite
+    )
+
+    rows = [
+        *result.accepted.get_column("_source_row"),
+        *result.rejected.get_column("_source_row"),
+    ]
+    assert sorted(rows) == list(range(frame.height))
+    for text in [*_sent(result), *result.rejected.get_column("record")]:
+        record = json.loads(text, parse_constant=_no_constants)
+        assert isinstance(record, dict)
+    for text in _sent(result):
+        assert not _nulls(json.loads(text)), text

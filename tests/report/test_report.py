@@ -1,0 +1,239 @@
+"""The HTML run report: the run's counts and reasons are on it, secrets never are."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import ctjobs as ct
+from ctjobs.job.summary import MappingCounts, RunSummary
+from ctjobs.report import bar_chart, column_chart, render_report, write_report
+from ctjobs.sandbox import SandboxProcess
+from tests.conftest import SAMPLES
+from tests.job.jobs import events_job
+
+PASSCODE = "fake-passcode-7731"
+ACCOUNT = "acct"
+APP_LAUNCHED = "513: event 'App Launched' is a CleverTap system event"
+WHERE = "eventName IN ('Charged', 'Plan Renewed', 'App Launched')"
+
+
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A known fake passcode in the environment, to look for in everything written."""
+    monkeypatch.setenv("CLEVERTAP_ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("CLEVERTAP_PASSCODE", PASSCODE)
+
+
+def _rows_of(event: str) -> int:
+    """The sample rows of one event, counted apart from the job under test."""
+    lf = ct.scan_export(str(SAMPLES / "events/csv/*.csv.gz"), timezone="Asia/Kolkata")
+    return lf.filter(pl.col("eventName") == event).select(pl.len()).collect().item()
+
+
+def _run_files(home: Path, summary: RunSummary) -> dict[str, str]:
+    folder = home / "runs" / summary.run_id
+    names = ("report.html", "summary.json", "rejected.jsonl")
+    return {name: (folder / name).read_text(encoding="utf-8") for name in names}
+
+
+def _assert_counts_shown(report: str, summary: RunSummary) -> None:
+    """The report shows the run's own numbers, as the CLI summary has them."""
+    for count in (
+        summary.rows_read,
+        summary.rows_filtered_out,
+        summary.total("built"),
+        summary.total("rejected_preflight"),
+    ):
+        assert f'<td class="n">{count:,}</td>' in report
+    for key, count in summary.rejected_by_reason.items():
+        assert html.escape(key) in report
+        assert f'<td class="n">{count:,}</td>' in report
+    assert summary.run_id in report
+
+
+def _assert_no_passcode(
+    files: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    for name, text in files.items():
+        assert PASSCODE not in text, name
+    assert PASSCODE not in caplog.text
+    assert all(PASSCODE not in record.getMessage() for record in caplog.records)
+
+
+def test_report_of_a_run_sent_to_the_sandbox(
+    tmp_path: Path,
+    ctjobs_home: Path,
+    credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    job = events_job(tmp_path, name="report-sandbox", where=WHERE)
+    with SandboxProcess(
+        account_id=ACCOUNT, passcode=PASSCODE, discarded_events=["Plan Renewed"]
+    ) as sandbox:
+        monkeypatch.setenv("CLEVERTAP_API_URL", sandbox.url)
+        summary = ct.run_job(job)
+        stats = sandbox.stats()
+
+    files = _run_files(ctjobs_home, summary)
+    report = files["report.html"]
+    launched, renewed = _rows_of("App Launched"), _rows_of("Plan Renewed")
+    assert summary.rejected_by_reason[APP_LAUNCHED] == launched
+    assert summary.total("rejected") == renewed == stats["records_rejected"]
+    assert summary.total("accepted") == stats["records_accepted"] > 0
+    _assert_counts_shown(report, summary)
+    assert f'<td class="n">{summary.total("accepted"):,}</td>' in report
+    assert "by CleverTap" in report and "before sending" in report
+    _assert_no_passcode(files, caplog)
+
+
+def test_report_of_a_dry_run(
+    tmp_path: Path,
+    ctjobs_home: Path,
+    credentials: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    job = events_job(tmp_path, name="report-dry-run", where=WHERE)
+
+    summary = ct.run_job(job, dry_run=True, out=tmp_path / "out")
+
+    files = _run_files(ctjobs_home, summary)
+    assert summary.rejected_by_reason == {APP_LAUNCHED: _rows_of("App Launched")}
+    _assert_counts_shown(files["report.html"], summary)
+    assert "rejected by CleverTap" not in files["report.html"]
+    assert f'<td class="n">{summary.total("written"):,}</td>' in files["report.html"]
+    _assert_no_passcode(files, caplog)
+
+
+# ------------------------------------------------------------ rendering alone
+
+
+def _summary(**changes: object) -> RunSummary:
+    summary = RunSummary(run_id="20240301T000000Z-abc123", job="sample", status="done")
+    summary.rows_read, summary.rows_after_transforms = 1200, 1000
+    summary.rows_filtered_out = 200
+    summary.mappings = [MappingCounts("events", "event", rows_in=1000, built=1000)]
+    for name, value in changes.items():
+        setattr(summary, name, value)
+    return summary
+
+
+def _rejections(*rows: tuple[int | None, str, str]) -> pl.DataFrame:
+    """A ledger-shaped rejections frame from (code, reason, record JSON) rows."""
+    return pl.DataFrame(
+        {
+            "stage": ["preflight"] * len(rows),
+            "_record_key": [f"key-{n}" for n in range(len(rows))],
+            "_source_file": ["export.csv"] * len(rows),
+            "_source_row": list(range(len(rows))),
+            "type": ["event"] * len(rows),
+            "code": [code for code, _, _ in rows],
+            "reason": [reason for _, reason, _ in rows],
+            "record": [record for _, _, record in rows],
+            "resolved_by": [None] * len(rows),
+        },
+        schema_overrides={"code": pl.Int64, "_source_row": pl.Int64},
+    )
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        PASSCODE,
+        'pa&ss"word<7731>',  # changed by HTML escaping
+        "back\\slash'quote",  # changed by JSON escaping, then HTML escaping
+    ],
+)
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "CLEVERTAP_PASSCODE",
+        "CTJOBS_SFTP_PASSWORD",
+        "CTJOBS_WEBHOOK_SECRET",
+        "CTJOBS_WEBHOOK_PASSWORD",
+    ],
+)
+def test_secret_values_are_scrubbed_in_every_form(
+    secret: str, variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, secret)
+    record = json.dumps({"identity": secret, "evtName": "App Launched"})
+    summary = _summary(error=f"refused with passcode {secret}", job=f"job {secret}")
+
+    page = render_report(summary, _rejections((513, f"bad {secret}", record)))
+
+    escaped = json.dumps(secret)[1:-1]
+    for form in {secret, html.escape(secret), escaped, html.escape(escaped)}:
+        assert form not in page
+    assert "refused with passcode ***" in page
+
+
+def test_empty_secret_variables_scrub_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEVERTAP_PASSCODE", "")
+
+    page = render_report(_summary(), _rejections())
+
+    assert "***" not in page
+    assert "No record was rejected." in page
+
+
+def test_markup_in_data_is_shown_as_text() -> None:
+    hostile = "<script>alert(1)</script>"
+    summary = _summary(job=hostile, rejected_by_reason={hostile: 1})
+
+    page = render_report(summary, _rejections((None, hostile, json.dumps([hostile]))))
+
+    assert "<script>" not in page
+    assert html.escape(hostile) in page
+
+
+def test_examples_are_capped_and_records_cut_short(tmp_path: Path) -> None:
+    record = json.dumps({"evtName": "App Launched", "evtData": {"x": "y" * 2000}})
+    rows = [(513, "event 'App Launched' is a CleverTap system event", record)] * 5
+    summary = _summary(rejected_by_reason={APP_LAUNCHED: 5})
+
+    path = write_report(summary, _rejections(*rows), tmp_path / "r" / "report.html")
+
+    page = path.read_text(encoding="utf-8")
+    assert page.count("<pre>") == 3
+    assert "y" * 500 not in page and "…</pre>" in page
+    assert '<td class="n">5</td>' in page
+
+
+def test_reasons_only_in_the_ledger_are_counted_from_it() -> None:
+    rows = [(528, "event discarded: Plan Renewed", "{}")] * 2
+
+    page = render_report(_summary(), _rejections(*rows))
+
+    assert "528: event discarded" in page
+    assert '<td class="n">2</td>' in page
+
+
+@pytest.mark.parametrize(
+    ("bars", "expected_rects"),
+    [([], 0), ([("a", 1)], 1), ([("a", 0), ("b", 5), ("c", 2.5)], 3)],
+)
+def test_bar_chart_draws_one_bar_per_value(
+    bars: list[tuple[str, float]], expected_rects: int
+) -> None:
+    chart = bar_chart(bars, title="t")
+
+    assert chart.count("<rect") == expected_rects
+    assert chart.startswith("<svg") and chart.endswith("</svg>")
+
+
+def test_column_chart_draws_every_series_and_escapes_labels() -> None:
+    chart = column_chart(
+        ["<day 1>", "day 2"], {"accepted": [3, 4], "rejected & more": [1, 0]}, title="t"
+    )
+
+    assert chart.count("<rect") == 2 * 2 + 2  # the columns, then one legend swatch each
+    assert "&lt;day 1&gt;" in chart and "rejected &amp; more" in chart
