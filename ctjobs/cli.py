@@ -32,7 +32,9 @@ app = typer.Typer(
 
 _state: dict[str, Any] = {"debug": False}
 
-JobPath = Annotated[Path, typer.Argument(help="The job file (TOML).", show_default=False)]
+JobPath = Annotated[
+    Path, typer.Argument(help="The job file (TOML).", show_default=False)
+]
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Build and check everything; send nothing.")
 ]
@@ -43,11 +45,26 @@ AsJson = Annotated[
     bool, typer.Option("--json", help="Print the run summary as one JSON object.")
 ]
 DateFrom = Annotated[
-    str | None, typer.Option("--from", help="First day to read (YYYY-MM-DD), inclusive.")
+    str | None,
+    typer.Option("--from", help="First day to read (YYYY-MM-DD), inclusive."),
 ]
 DateTo = Annotated[
     str | None, typer.Option("--to", help="Last day to read (YYYY-MM-DD), inclusive.")
 ]
+ChunkOption = Annotated[
+    str,
+    typer.Option(
+        "--chunk",
+        help="Process all files at once, one day at a time, or one file at a time "
+        "(all, day, file); smaller chunks keep memory flat on big inputs.",
+    ),
+]
+
+
+def _chunk(value: str) -> Any:
+    if value not in {"all", "day", "file"}:
+        raise UsageError(f"--chunk {value!r}: use all, day or file")
+    return value
 
 
 @app.callback()
@@ -62,8 +79,12 @@ def _options(
 ) -> None:
     """Options for every command."""
     _state["debug"] = debug
-    level = logging.ERROR if quiet else logging.DEBUG if debug else (
-        logging.INFO if verbose else logging.WARNING
+    level = (
+        logging.ERROR
+        if quiet
+        else logging.DEBUG
+        if debug
+        else (logging.INFO if verbose else logging.WARNING)
     )
     logging.basicConfig(
         level=level,
@@ -72,7 +93,15 @@ def _options(
     )
     _state["quiet"] = quiet
     # Storage libraries log every file open at DEBUG; ctjobs logs one line per file.
-    for noisy in ("fsspec", "s3fs", "gcsfs", "botocore", "aiobotocore", "urllib3", "httpcore"):
+    for noisy in (
+        "fsspec",
+        "s3fs",
+        "gcsfs",
+        "botocore",
+        "aiobotocore",
+        "urllib3",
+        "httpcore",
+    ):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
 
 
@@ -109,6 +138,7 @@ def run(
     as_json: AsJson = False,
     date_from: DateFrom = None,
     date_to: DateTo = None,
+    chunk: ChunkOption = "all",
     sandbox: Annotated[
         bool,
         typer.Option(
@@ -128,15 +158,17 @@ def run(
     from ctjobs.job.runner import run_job
 
     try:
-        with _maybe_sandbox(sandbox, quiet=as_json), cli_progress(
-            quiet=bool(_state.get("quiet")) or as_json
-        ) as progress:
+        with (
+            _maybe_sandbox(sandbox, quiet=as_json),
+            cli_progress(quiet=bool(_state.get("quiet")) or as_json) as progress,
+        ):
             summary = run_job(
                 job,
                 dry_run=dry_run,
                 out=out,
                 date_from=_day(date_from, "--from"),
                 date_to=_day(date_to, "--to"),
+                chunk=_chunk(chunk),
                 progress=progress,
             )
     except (CtjobsError, OSError) as error:
@@ -206,7 +238,9 @@ def history(
 @app.command()
 def show(
     run_id: Annotated[str, typer.Argument(help="The run to show.")],
-    html: Annotated[bool, typer.Option("--html", help="Print the HTML report's path.")] = False,
+    html: Annotated[
+        bool, typer.Option("--html", help="Print the HTML report's path.")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """One run's summary, rejected records by reason with examples, and files read."""
@@ -221,12 +255,18 @@ def show(
 
 @app.command()
 def samples(
-    out: Annotated[Path, typer.Option(help="Folder to write into.")] = Path("data/samples"),
-    seed: Annotated[int, typer.Option(help="Seed; the same seed gives the same files.")] = 7,
+    out: Annotated[Path, typer.Option(help="Folder to write into.")] = Path(
+        "data/samples"
+    ),
+    seed: Annotated[
+        int, typer.Option(help="Seed; the same seed gives the same files.")
+    ] = 7,
     rows: Annotated[
         int | None, typer.Option(help="Instead: this many generated event rows.")
     ] = None,
-    format: Annotated[str, typer.Option(help="parquet or csv, with --rows.")] = "parquet",
+    format: Annotated[
+        str, typer.Option(help="parquet or csv, with --rows.")
+    ] = "parquet",
 ) -> None:
     """Generate CleverTap-layout sample exports (the bundled samples, or bigger)."""
     from ctjobs.samples import generate_events, generate_samples

@@ -9,7 +9,8 @@
     ├── DestinationError         the destination refused or failed (CLI exit 1)
     │   ├── AuthenticationError  credentials wrong or missing: fix, then re-run
     │   └── UploadUnfinished     batches still pending after the retry budget
-    └── LedgerError              the ledger is unreadable or belongs to another job
+    ├── LedgerError              the ledger is unreadable or belongs to another job
+    └── SandboxStartError        the local CleverTap sandbox did not come up
 
 Every message names the file, column, row, batch or job it is about and says what
 to do next. No message ever carries a credential value.

@@ -14,7 +14,9 @@ import ctjobs as ct
 from ctjobs.errors import SchemaConflictError, SourceError
 from tests.conftest import SAMPLES
 
-HEADER = "ts,eventName,profile.identity,profile.phone,eventProps.Amount,eventProps.Ref\n"
+HEADER = (
+    "ts,eventName,profile.identity,profile.phone,eventProps.Amount,eventProps.Ref\n"
+)
 
 
 def write_csv_gz(path: Path, text: str) -> Path:
@@ -76,7 +78,12 @@ def test_the_three_event_formats_read_alike() -> None:
     parquet = ct.read_export(str(events / "parquet" / "*Charged*.parquet"))
     json = ct.read_export(str(events / "json" / "*Charged*.json.gz"))
     assert set(csv.columns) == set(parquet.columns) == set(json.columns)
-    for column in ("ts", "profile.identity", "eventProps.Amount", "eventProps.Order Id"):
+    for column in (
+        "ts",
+        "profile.identity",
+        "eventProps.Amount",
+        "eventProps.Order Id",
+    ):
         assert csv[column].equals(parquet[column])
         assert csv[column].equals(json[column])
     assert isinstance(csv.schema["eventProps.Items"], pl.List)
@@ -122,9 +129,9 @@ def test_conflicting_types_widen_or_fail_naming_both_files(tmp_path: Path) -> No
     first = tmp_path / "a-1-Charged-20240301-0-0.parquet"
     second = tmp_path / "a-1-Charged-20240302-0-0.parquet"
     pl.DataFrame({"ts": [20240301091500], "eventProps.Size": [3]}).write_parquet(first)
-    pl.DataFrame({"ts": [20240302091500], "eventProps.Size": ["unknown"]}).write_parquet(
-        second
-    )
+    pl.DataFrame(
+        {"ts": [20240302091500], "eventProps.Size": ["unknown"]}
+    ).write_parquet(second)
     widened = ct.read_export(str(tmp_path / "*.parquet"))
     assert widened["eventProps.Size"].to_list() == ["3", "unknown"]
     with pytest.raises(SchemaConflictError) as error:

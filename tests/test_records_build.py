@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date, datetime
 
+import numpy as np
 import polars as pl
 
 import ctjobs as ct
 from ctjobs.records.encode import RECORD_JSON
 from ctjobs.writers.batches import MAX_RECORDS, batch_bounds, cut_batches
-import numpy as np
 
 
 def frame(**columns: list[object]) -> pl.DataFrame:
     height = len(next(iter(columns.values())))
     return pl.DataFrame(
-        {**columns, "_source_file": ["f.csv"] * height, "_source_row": list(range(height))},
+        {
+            **columns,
+            "_source_file": ["f.csv"] * height,
+            "_source_row": list(range(height)),
+        },
         strict=False,
     )
 
@@ -35,7 +40,9 @@ def test_event_record_shape_and_exact_values() -> None:
             "eventProps.Amount": [119.0],
         }
     )
-    records = encoded(ct.build_events(rows, identity="profile.identity", include=["eventProps.*"]))
+    records = encoded(
+        ct.build_events(rows, identity="profile.identity", include=["eventProps.*"])
+    )
     assert records == [
         {
             "type": "event",
@@ -51,17 +58,24 @@ def test_dates_become_d_prefixed_epoch_seconds() -> None:
     rows = frame(identity=["u1"], dob=[date(1990, 5, 17)], renewal=["2024-04-01"])
     records = encoded(
         ct.build_profiles(
-            rows, identity="identity", properties={"DOB": "dob", "Renewal": "renewal"},
+            rows,
+            identity="identity",
+            properties={"DOB": "dob", "Renewal": "renewal"},
             dates=["Renewal"],
         )
     )
-    assert records[0]["profileData"] == {"DOB": "$D_642902400", "Renewal": "$D_1711929600"}
+    assert records[0]["profileData"] == {
+        "DOB": "$D_642902400",
+        "Renewal": "$D_1711929600",
+    }
 
 
 def test_nulls_and_empty_strings_are_left_out() -> None:
     rows = frame(identity=["u1", "u2"], note=[None, ""], n=[None, 3])
     records = encoded(
-        ct.build_profiles(rows, identity="identity", properties={"Note": "note", "N": "n"})
+        ct.build_profiles(
+            rows, identity="identity", properties={"Note": "note", "N": "n"}
+        )
     )
     assert records[0]["profileData"] == {}
     assert records[1]["profileData"] == {"N": 3}
@@ -73,7 +87,9 @@ def test_nulls_and_empty_strings_are_left_out() -> None:
 
 def test_every_record_lands_in_exactly_one_body_of_at_most_1000() -> None:
     n = 2_345
-    rows = frame(identity=[f"u{i}" for i in range(n)], eventName=["E"] * n, ts=[1709284500] * n)
+    rows = frame(
+        identity=[f"u{i}" for i in range(n)], eventName=["E"] * n, ts=[1709284500] * n
+    )
     out = ct.encode_records(ct.build_events(rows, identity="identity")).collect()
     batches = list(cut_batches(out, "event"))
     assert [b.size for b in batches] == [1000, 1000, 345]
@@ -85,7 +101,7 @@ def test_every_record_lands_in_exactly_one_body_of_at_most_1000() -> None:
 def test_bodies_respect_the_byte_limit() -> None:
     sizes = np.array([100] * 50)
     bounds = batch_bounds(sizes, MAX_RECORDS, max_bytes=1_000)
-    spans = [end - start for start, end in zip(bounds, bounds[1:], strict=False)]
+    spans = [end - start for start, end in itertools.pairwise(bounds)]
     assert sum(spans) == 50
     assert all(span * 101 + 8 <= 1_000 for span in spans)
 

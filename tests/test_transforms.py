@@ -45,7 +45,11 @@ def test_cast_and_computed_columns(rows: pl.LazyFrame) -> None:
 def test_lookup_with_defaults_keeps_leading_zeros(rows: pl.LazyFrame) -> None:
     tiers = pl.DataFrame({"identity": ["007421"], "tier": ["Gold"]})
     out = ct.lookup(
-        rows, tiers, on="profile.identity", lookup_on="identity", defaults={"tier": "Free"}
+        rows,
+        tiers,
+        on="profile.identity",
+        lookup_on="identity",
+        defaults={"tier": "Free"},
     ).collect()
     assert out["tier"].to_list() == ["Gold", "Free", "Free", "Free"]
     assert out.height == 4
@@ -72,7 +76,11 @@ def test_deduplicate_and_aggregate(rows: pl.LazyFrame) -> None:
 
 def test_flatten_json_text() -> None:
     lf = pl.LazyFrame(
-        {"address": ['{"city": "Pune", "zip": "411001"}'], "_source_file": ["f"], "_source_row": [0]}
+        {
+            "address": ['{"city": "Pune", "zip": "411001"}'],
+            "_source_file": ["f"],
+            "_source_row": [0],
+        }
     )
     out = ct.flatten(lf, "address", separator=" ").collect()
     assert out.row(0, named=True)["address zip"] == "411001"

@@ -5,7 +5,7 @@
 # emulator starts with no network at all.
 #
 #   tools/bq_emulator.sh            create .venv-bq and .duckhome (idempotent)
-#   tools/bq_emulator.sh --print    print the emulator's interpreter path
+#   tools/bq_emulator.sh --print    the same, then print the emulator's executable
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${CTJOBS_BQ_VENV:-$PWD/.venv-bq}

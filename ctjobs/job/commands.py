@@ -21,10 +21,13 @@ def register(app: typer.Typer) -> None:
         date_from: Annotated[
             str, typer.Option("--from", help="First day (YYYY-MM-DD), inclusive.")
         ],
-        date_to: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD), inclusive.")],
+        date_to: Annotated[
+            str, typer.Option("--to", help="Last day (YYYY-MM-DD), inclusive.")
+        ],
         dry_run: cli.DryRun = False,
         out: cli.Out = None,
         as_json: cli.AsJson = False,
+        chunk: cli.ChunkOption = "day",
     ) -> None:
         """Send a range of history one day at a time, oldest first, profiles first.
 
@@ -41,7 +44,9 @@ def register(app: typer.Typer) -> None:
         try:
             start = cli._day(date_from, "--from")
             end = cli._day(date_to, "--to")
-            with cli_progress(quiet=bool(cli._state.get("quiet")) or as_json) as progress:
+            with cli_progress(
+                quiet=bool(cli._state.get("quiet")) or as_json
+            ) as progress:
                 summary = run_job(
                     job,
                     dry_run=dry_run,
@@ -49,6 +54,7 @@ def register(app: typer.Typer) -> None:
                     date_from=start,
                     date_to=end,
                     mode="backfill",
+                    chunk=cli._chunk(chunk),
                     progress=progress,
                 )
         except (CtjobsError, OSError) as error:
@@ -57,21 +63,27 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def replay(
-        run_id: Annotated[str, typer.Argument(help="The run whose records to send again.")],
+        run_id: Annotated[
+            str, typer.Argument(help="The run whose records to send again.")
+        ],
         job: Annotated[
-            Path, typer.Option("--job", help="The job file (fixed, if it needed fixing).")
+            Path,
+            typer.Option("--job", help="The job file (fixed, if it needed fixing)."),
         ],
         dry_run: cli.DryRun = False,
         out: cli.Out = None,
         only_code: Annotated[
-            int | None, typer.Option("--only-code", help="Only records rejected with this code.")
+            int | None,
+            typer.Option("--only-code", help="Only records rejected with this code."),
         ] = None,
         limit: Annotated[
             int | None, typer.Option("--limit", help="At most this many records.")
         ] = None,
         as_sent: Annotated[
             bool,
-            typer.Option("--as-sent", help="Send the stored JSON unchanged, not rebuilt."),
+            typer.Option(
+                "--as-sent", help="Send the stored JSON unchanged, not rebuilt."
+            ),
         ] = False,
         as_json: cli.AsJson = False,
     ) -> None:

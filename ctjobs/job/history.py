@@ -19,7 +19,9 @@ def _ledger(path: str | Path | None = None) -> Ledger:
     return Ledger(Path(path) if path else home() / "ledger.sqlite", job="")
 
 
-def history_frame(job: str | None = None, *, ledger: str | Path | None = None) -> pl.DataFrame:
+def history_frame(
+    job: str | None = None, *, ledger: str | Path | None = None
+) -> pl.DataFrame:
     """Every run as a frame, newest first, with its totals as columns.
 
     Example:
@@ -47,8 +49,13 @@ def history_frame(job: str | None = None, *, ledger: str | Path | None = None) -
             }
         )
     schema = {
-        "run_id": pl.String, "job": pl.String, "mode": pl.String, "status": pl.String,
-        "started_at": pl.String, "finished_at": pl.String, "rows_read": pl.Int64,
+        "run_id": pl.String,
+        "job": pl.String,
+        "mode": pl.String,
+        "status": pl.String,
+        "started_at": pl.String,
+        "finished_at": pl.String,
+        "rows_read": pl.Int64,
         **{name: pl.Int64 for name in _COUNTS},
     }
     return pl.DataFrame(rows, schema=schema)
@@ -70,9 +77,11 @@ def describe_run(
     summary = found["summary"] or {}
     if as_json:
         return json.dumps(summary, default=str), report
-    lines = str(RunSummary.from_dict(summary)).splitlines() if summary else [
-        f"run {run_id}: {found['status']} (no summary stored)"
-    ]
+    lines = (
+        str(RunSummary.from_dict(summary)).splitlines()
+        if summary
+        else [f"run {run_id}: {found['status']} (no summary stored)"]
+    )
     if rejections.height:
         lines.append("  examples of rejected records:")
         examples = rejections.group_by("code", "reason").head(2)

@@ -131,10 +131,20 @@ class Ledger:
         if job:
             query += " WHERE job = ?"
             params = (job,)
-        rows = self._db.execute(query + " ORDER BY started_at DESC, run_id DESC", params)
+        rows = self._db.execute(
+            query + " ORDER BY started_at DESC, run_id DESC", params
+        )
         return pl.DataFrame(
             rows.fetchall(),
-            schema=["run_id", "job", "mode", "started_at", "finished_at", "status", "summary"],
+            schema=[
+                "run_id",
+                "job",
+                "mode",
+                "started_at",
+                "finished_at",
+                "status",
+                "summary",
+            ],
             orient="row",
         )
 
@@ -147,7 +157,15 @@ class Ledger:
         ).fetchone()
         if row is None:
             return None
-        keys = ["run_id", "job", "mode", "started_at", "finished_at", "status", "summary"]
+        keys = [
+            "run_id",
+            "job",
+            "mode",
+            "started_at",
+            "finished_at",
+            "status",
+            "summary",
+        ]
         found = dict(zip(keys, row, strict=True))
         found["summary"] = json.loads(found["summary"]) if found["summary"] else None
         return found
@@ -190,7 +208,8 @@ class Ledger:
                 [(self.job, key, file, run_id) for key, file in acked],
             )
             self._db.execute(
-                "DELETE FROM in_flight WHERE job = ? AND batch_id = ?", (self.job, batch_id)
+                "DELETE FROM in_flight WHERE job = ? AND batch_id = ?",
+                (self.job, batch_id),
             )
             self._insert_rejections(run_id, "clevertap", rejected)
             self._db.execute(
@@ -224,7 +243,8 @@ class Ledger:
         """The batch's outcome is known (stored or left pending): no longer in doubt."""
         with self._db:
             self._db.execute(
-                "DELETE FROM in_flight WHERE job = ? AND batch_id = ?", (self.job, batch_id)
+                "DELETE FROM in_flight WHERE job = ? AND batch_id = ?",
+                (self.job, batch_id),
             )
 
     def in_doubt(self, run_id: str) -> dict[str, str]:
@@ -266,7 +286,9 @@ class Ledger:
         with self._db:
             self._insert_rejections(run_id, stage, rejected)
 
-    def _insert_rejections(self, run_id: str, stage: str, rejected: pl.DataFrame) -> None:
+    def _insert_rejections(
+        self, run_id: str, stage: str, rejected: pl.DataFrame
+    ) -> None:
         if rejected.height == 0:
             return
         rows = rejected.select(
@@ -281,7 +303,9 @@ class Ledger:
         """Store records left unsent after their retry budget, for resume and replay."""
         if pending.height == 0:
             return
-        rows = pending.select(RECORD_KEY, SOURCE_FILE, SOURCE_ROW, "type", "_json").rows()
+        rows = pending.select(
+            RECORD_KEY, SOURCE_FILE, SOURCE_ROW, "type", "_json"
+        ).rows()
         with self._db:
             self._db.executemany(
                 "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
@@ -315,10 +339,20 @@ class Ledger:
             "FROM pending WHERE run_id = ?",
             (run_id,),
         ).fetchall()
-        schema = [RECORD_KEY, SOURCE_FILE, SOURCE_ROW, "type", "record", "reason", "resolved_by"]
+        schema = [
+            RECORD_KEY,
+            SOURCE_FILE,
+            SOURCE_ROW,
+            "type",
+            "record",
+            "reason",
+            "resolved_by",
+        ]
         return pl.DataFrame(rows, schema=schema, orient="row")
 
-    def resolve(self, table: str, run_id: str, keys: Iterable[str], by_run: str) -> None:
+    def resolve(
+        self, table: str, run_id: str, keys: Iterable[str], by_run: str
+    ) -> None:
         """Mark rejected or pending records of `run_id` as resolved by a later run."""
         if table not in {"rejections", "pending"}:
             raise LedgerError(f"no ledger table {table!r}")
@@ -337,7 +371,9 @@ class Ledger:
         )
         return {path: (size, version) for path, size, version in rows}
 
-    def mark_files(self, run_id: str, files: Iterable[tuple[str, int, str, int]]) -> None:
+    def mark_files(
+        self, run_id: str, files: Iterable[tuple[str, int, str, int]]
+    ) -> None:
         """Record source files as processed: (path, size, version, rows)."""
         with self._db:
             self._db.executemany(
@@ -350,7 +386,8 @@ class Ledger:
     def snapshot(self, scope: str) -> dict[str, Any] | None:
         """The last accepted snapshot for `scope` (``source``, ``outgoing``...)."""
         row = self._db.execute(
-            "SELECT snapshot FROM schemas WHERE job = ? AND scope = ?", (self.job, scope)
+            "SELECT snapshot FROM schemas WHERE job = ? AND scope = ?",
+            (self.job, scope),
         ).fetchone()
         return json.loads(row[0]) if row else None
 
@@ -375,7 +412,9 @@ class Ledger:
             found.update(dict(rows.fetchall()))
         return found
 
-    def save_profile_digests(self, run_id: str, digests: Iterable[tuple[str, str]]) -> None:
+    def save_profile_digests(
+        self, run_id: str, digests: Iterable[tuple[str, str]]
+    ) -> None:
         """Remember the digest of each profile now acknowledged."""
         with self._db:
             self._db.executemany(
@@ -394,7 +433,8 @@ class Ledger:
         """Move an incremental position."""
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)", (self.job, name, value)
+                "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)",
+                (self.job, name, value),
             )
 
 

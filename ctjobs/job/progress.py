@@ -8,7 +8,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 log = logging.getLogger("ctjobs.progress")
 
@@ -29,13 +35,15 @@ def cli_progress(*, quiet: bool = False, every_s: float = 10.0) -> Iterator[Tick
             totals[stage] = totals.get(stage, 0) + count
             if time.monotonic() - last[0] >= every_s:
                 last[0] = time.monotonic()
-                log.warning("progress: %s", ", ".join(f"{k} {v}" for k, v in totals.items()))
+                log.warning(
+                    "progress: %s", ", ".join(f"{k} {v}" for k, v in totals.items())
+                )
 
         yield plain
         return
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
         totals = {}
 
         def live(stage: str, count: int) -> None:

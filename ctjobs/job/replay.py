@@ -35,7 +35,11 @@ def _unresolved(
 
 
 def replay_target(
-    ledger: Ledger, run_id: str, *, only_code: int | None = None, limit: int | None = None
+    ledger: Ledger,
+    run_id: str,
+    *,
+    only_code: int | None = None,
+    limit: int | None = None,
 ) -> ReplayTarget:
     """What to replay from `run_id`: its unresolved rejections and pending records."""
     if ledger.run(run_id) is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -24,17 +24,20 @@ from ctjobs.job.ledger import Ledger, now
 from ctjobs.job.spec import JobSpec, RecordSpec, load_job
 from ctjobs.job.summary import RunSummary
 from ctjobs.monitor import watch_outgoing
+from ctjobs.readers.source import commit_watermark, steps_after_source
 from ctjobs.readers.storage import SourceFile, list_files
 from ctjobs.records.build import RecordMapping, build_records
 from ctjobs.records.encode import RECORD_JSON, encode_records
 from ctjobs.records.frame import PROFILE, PROFILE_DATA, RECORD_KEY
 from ctjobs.records.validate import validate
+from ctjobs.report.html import write_report
 from ctjobs.transforms.apply import apply_steps
-from ctjobs.writers.base import WriteContext, WriteResult, Writer
+from ctjobs.writers.base import WriteContext, Writer, WriteResult
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
+Chunk = Literal["all", "day", "file"]
 
 
 def home() -> Path:
@@ -59,7 +62,7 @@ def run_job(
     date_to: date | None = None,
     writer: Writer | None = None,
     mode: str = "run",
-    by_day: bool = False,
+    chunk: Chunk = "all",
     replay: ReplayTarget | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
@@ -78,7 +81,7 @@ def run_job(
             date_from=date_from,
             date_to=date_to,
             mode=mode,
-            by_day=by_day or mode == "backfill",
+            chunk=chunk if chunk != "all" or mode != "backfill" else "day",
             replay=replay,
         )
         return Runner(spec, ledger, progress=progress).run(options, writer=writer)
@@ -89,11 +92,14 @@ def run_job(
 class Runner:
     """Runs one job against one ledger."""
 
-    def __init__(self, spec: JobSpec, ledger: Ledger, *, progress: Progress | None = None):
+    def __init__(
+        self, spec: JobSpec, ledger: Ledger, *, progress: Progress | None = None
+    ):
         self.spec = spec
         self.ledger = ledger
         self.progress = progress or (lambda stage, n: None)
         self.options = RunOptions()
+        self._day_pending: dict[str, int] = {}
 
     def run(self, options: RunOptions, *, writer: Writer | None = None) -> RunSummary:
         """Run the job once; data problems are recorded, not raised."""
@@ -104,7 +110,9 @@ class Runner:
 
         def work(writer: Writer, context: WriteContext, summary: RunSummary) -> None:
             for (kind,), group in stored.group_by("type", maintain_order=True):
-                record_spec = RecordSpec(name="replay", kind=str(kind), identity="identity")
+                record_spec = RecordSpec(
+                    name="replay", kind=str(kind), identity="identity"
+                )
                 counts = summary.mapping("replay", str(kind))
                 counts.built += group.height
                 self._send(record_spec, group, writer, context, summary)
@@ -175,6 +183,10 @@ class Runner:
         if source.kind == "bigquery":
             yield "query", None
             return
+        if source.kind == "webhook":
+            # Landings are read whole; the ledger skips rows already sent.
+            yield "landing", None
+            return
         paths = [self._resolve(p) for p in source.paths]
         files = list_files(
             paths,
@@ -192,7 +204,7 @@ class Runner:
             files = self._new_files(files, summary)
         if not files:
             return
-        if not options.by_day:
+        if options.chunk == "all":
             yield "all", files
             return
         days = sorted({f.day for f in files}, key=lambda d: d or date.min)
@@ -200,9 +212,18 @@ class Runner:
             label = day.isoformat() if day else "undated"
             if options.mode == "backfill" and self.ledger.position(_day_key(label)):
                 summary.partitions_skipped.append(label)
-                log.warning("day %s: finished by an earlier backfill run, skipped", label)
+                log.warning(
+                    "day %s: finished by an earlier backfill run, skipped", label
+                )
                 continue
-            yield label, [f for f in files if f.day == day]
+            todays = [f for f in files if f.day == day]
+            if options.chunk == "file":
+                # One file at a time keeps memory to the largest file, not the day.
+                for number, file in enumerate(todays):
+                    last = number == len(todays) - 1
+                    yield (label if last else f"{label} (file {number + 1})"), [file]
+            else:
+                yield label, todays
 
     def _partition_done(
         self,
@@ -226,9 +247,12 @@ class Runner:
             delta["pending"],
         )
         self.progress("days", 1)
-        finished = delta["pending"] == 0
+        day = label.split(" (file", 1)[0]
+        self._day_pending[day] = self._day_pending.get(day, 0) + delta["pending"]
+        whole_day = "(file" not in label
+        finished = whole_day and self._day_pending[day] == 0
         if self.options.mode == "backfill" and not context.dry_run and finished:
-            self.ledger.set_position(_day_key(label), context.run_id)
+            self.ledger.set_position(_day_key(day), context.run_id)
 
     def _resolve(self, path: str) -> str:
         if "://" in path or Path(path).is_absolute():
@@ -237,7 +261,9 @@ class Runner:
         # Job files name paths relative to themselves, or to where ctjobs runs.
         return str(candidate) if _exists_glob(candidate) else path
 
-    def _new_files(self, files: list[SourceFile], summary: RunSummary) -> list[SourceFile]:
+    def _new_files(
+        self, files: list[SourceFile], summary: RunSummary
+    ) -> list[SourceFile]:
         seen = self.ledger.seen_files()
         fresh = []
         for file in files:
@@ -255,10 +281,19 @@ class Runner:
                 summary.files_skipped.append(file.path)
         return fresh
 
-    def _read(self, files: list[SourceFile] | None, summary: RunSummary) -> pl.LazyFrame:
+    def _read(
+        self, files: list[SourceFile] | None, summary: RunSummary
+    ) -> pl.LazyFrame:
         from ctjobs.readers.source import read_source
 
-        frame, notes = read_source(self.spec, files, self.ledger, summary)
+        frame, notes = read_source(
+            self.spec,
+            files,
+            self.ledger if not self.options.dry_run else None,
+            summary,
+            date_from=self.options.date_from,
+            date_to=self.options.date_to,
+        )
         summary.schema_changes.extend(notes)
         return frame
 
@@ -281,7 +316,9 @@ class Runner:
                 {"path": f.path, "rows": int(rows.get(f.path, 0))} for f in files
             )
         stage = time.perf_counter()
-        transformed = apply_steps(frame.lazy(), self.spec.transforms, self.spec.base_dir)
+        # Steps compiled into a BigQuery query already ran there.
+        remaining = steps_after_source(self.spec)
+        transformed = apply_steps(frame.lazy(), remaining, self.spec.base_dir)
         transformed_df = transformed.collect(engine="streaming")
         _tick(summary, "transform", stage)
         summary.rows_after_transforms += transformed_df.height
@@ -293,16 +330,25 @@ class Runner:
         # Every outgoing record is checked against the job's schema policies before
         # the first request goes out, so a `freeze` stops the run with nothing sent.
         summary.schema_changes.extend(
-            watch_outgoing(self.spec, self.ledger, context.run_id, built, context.dry_run)
+            watch_outgoing(
+                self.spec, self.ledger, context.run_id, built, context.dry_run
+            )
         )
         for record_spec, encoded in built:
             self._send(record_spec, encoded, writer, context, summary)
-        regular = self.options.mode == "run"
-        if files is not None and regular and not context.dry_run and not summary.total("pending"):
-            self.ledger.mark_files(
-                context.run_id,
-                [(f.path, f.size, f.version, _rows(summary, f.path)) for f in files],
-            )
+        regular = self.options.mode == "run" and not context.dry_run
+        if regular and not summary.total("pending"):
+            # The incremental position moves only once everything read is accounted for.
+            if files is not None:
+                self.ledger.mark_files(
+                    context.run_id,
+                    [
+                        (f.path, f.size, f.version, _rows(summary, f.path))
+                        for f in files
+                    ],
+                )
+            if self.spec.source.kind == "bigquery":
+                commit_watermark(self.ledger)
 
     def _build(
         self,
@@ -322,7 +368,9 @@ class Runner:
         self.progress("built", built.height)
         checked = validate(built, self.spec.validation)
         for reason, count in checked.dropped.items():
-            summary.dropped_values[reason] = summary.dropped_values.get(reason, 0) + count
+            summary.dropped_values[reason] = (
+                summary.dropped_values.get(reason, 0) + count
+            )
         self._reject(checked.rejected, "preflight", context, summary)
         counts.rejected_preflight += checked.rejected.height
         encoded = encode_records(checked.accepted).collect(engine="streaming")
@@ -342,7 +390,11 @@ class Runner:
         counts = summary.mapping(record_spec.name, record_spec.kind)
         stage = time.perf_counter()
         todo = self._unsent(encoded, record_spec, context, counts)
-        result = writer.write(record_spec.kind, todo, context) if todo.height else WriteResult()
+        result = (
+            writer.write(record_spec.kind, todo, context)
+            if todo.height
+            else WriteResult()
+        )
         _tick(summary, "write", stage)
         self.progress("sent", result.sent)
         self._account(result, todo, record_spec, context, counts, summary)
@@ -390,7 +442,9 @@ class Runner:
         doubtful = self.ledger.in_doubt(context.run_id)
         if not doubtful:
             return encoded
-        mask = pl.col(RECORD_KEY).is_in(pl.Series(list(doubtful), dtype=pl.String).implode())
+        mask = pl.col(RECORD_KEY).is_in(
+            pl.Series(list(doubtful), dtype=pl.String).implode()
+        )
         suspects = encoded.filter(mask)
         if suspects.height == 0:
             return encoded
@@ -437,8 +491,14 @@ class Runner:
             list(zip(result.rejected["code"], result.rejected["reason"], strict=True))
         )
         if result.pending is not None and result.pending.height:
-            self.ledger.add_pending(context.run_id, result.pending, "retry budget spent")
-        if record_spec.kind == PROFILE and record_spec.change_only and not context.dry_run:
+            self.ledger.add_pending(
+                context.run_id, result.pending, "retry budget spent"
+            )
+        if (
+            record_spec.kind == PROFILE
+            and record_spec.change_only
+            and not context.dry_run
+        ):
             self._remember_profiles(todo, result, context)
 
     def _remember_profiles(
@@ -446,18 +506,28 @@ class Runner:
     ) -> None:
         done = todo
         if result.pending is not None and result.pending.height:
-            done = done.filter(~pl.col(RECORD_KEY).is_in(result.pending[RECORD_KEY].implode()))
+            done = done.filter(
+                ~pl.col(RECORD_KEY).is_in(result.pending[RECORD_KEY].implode())
+            )
         if result.rejected.height:
-            done = done.filter(~pl.col(RECORD_KEY).is_in(result.rejected[RECORD_KEY].implode()))
+            done = done.filter(
+                ~pl.col(RECORD_KEY).is_in(result.rejected[RECORD_KEY].implode())
+            )
         pairs = done.select("identity", "__digest").drop_nulls().rows()
         self.ledger.save_profile_digests(context.run_id, pairs)
 
     def _reject(
-        self, rejected: pl.DataFrame, stage: str, context: WriteContext, summary: RunSummary
+        self,
+        rejected: pl.DataFrame,
+        stage: str,
+        context: WriteContext,
+        summary: RunSummary,
     ) -> None:
         if rejected.height == 0:
             return
-        summary.count_reasons(list(zip(rejected["code"], rejected["reason"], strict=True)))
+        summary.count_reasons(
+            list(zip(rejected["code"], rejected["reason"], strict=True))
+        )
         self.ledger.add_rejections(context.run_id, stage, rejected)
 
     def _finish(self, summary: RunSummary, run_dir: Path) -> None:
@@ -467,13 +537,10 @@ class Runner:
             rejections.write_ndjson(run_dir / "rejected.jsonl")
         (run_dir / "summary.json").write_text(summary.to_json(), encoding="utf-8")
         try:
-            from ctjobs.report.html import write_report
-
             write_report(summary, rejections, run_dir / "report.html")
-        except ImportError:
-            pass
+        except Exception as error:  # the run's outcome matters more than its report
+            log.warning("run %s: report.html not written (%s)", summary.run_id, error)
         self.ledger.finish_run(summary.run_id, summary.status, summary.to_dict())
-
 
     def _resolve_replayed(
         self, replay: ReplayTarget, summary: RunSummary, context: WriteContext
@@ -483,7 +550,11 @@ class Runner:
         still = set(failed[RECORD_KEY].drop_nulls().to_list())
         still |= set(self.ledger.pending(context.run_id)[RECORD_KEY].to_list())
         for table, keys in replay.originals.items():
-            done = [k for k in keys if replay.current.get(k) not in still and k in replay.current]
+            done = [
+                k
+                for k in keys
+                if replay.current.get(k) not in still and k in replay.current
+            ]
             self.ledger.resolve(table, replay.run_id, done, context.run_id)
             summary.replayed[table] = len(done)
 
@@ -497,7 +568,7 @@ class RunOptions:
     date_from: date | None = None
     date_to: date | None = None
     mode: str = "run"
-    by_day: bool = False
+    chunk: Chunk = "all"
     replay: ReplayTarget | None = None
 
 
@@ -532,7 +603,9 @@ class ReplayTarget:
 
     def _originals_for_identity(self, identity: str) -> list[str]:
         prefix = f"{identity}#profile#"
-        return [k for keys in self.originals.values() for k in keys if k.startswith(prefix)]
+        return [
+            k for keys in self.originals.values() for k in keys if k.startswith(prefix)
+        ]
 
 
 def _snapshot_counts(summary: RunSummary) -> dict[str, int]:
@@ -584,14 +657,20 @@ def _profile_keys(encoded: pl.DataFrame) -> pl.DataFrame:
     The digest is of the profile's JSON with its ``ts`` left out, so the same
     properties sent at another time still count as unchanged.
     """
-    data = encoded[PROFILE_DATA].struct.json_encode() if PROFILE_DATA in encoded else None
+    data = (
+        encoded[PROFILE_DATA].struct.json_encode() if PROFILE_DATA in encoded else None
+    )
     texts = data.to_list() if data is not None else [""] * encoded.height
     digests = [hashlib.blake2b(t.encode(), digest_size=12).hexdigest() for t in texts]
-    identity = encoded["identity"].fill_null("") if "identity" in encoded else pl.lit("")
+    identity = (
+        encoded["identity"].fill_null("") if "identity" in encoded else pl.lit("")
+    )
     return encoded.with_columns(
         pl.Series("__digest", digests, dtype=pl.String),
     ).with_columns(
-        pl.concat_str(identity, pl.lit("#profile#"), pl.col("__digest")).alias(RECORD_KEY)
+        pl.concat_str(identity, pl.lit("#profile#"), pl.col("__digest")).alias(
+            RECORD_KEY
+        )
     )
 
 

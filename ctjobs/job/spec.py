@@ -17,6 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ctjobs.errors import JobFileError
 
+SchemaPolicy = Literal["evolve", "warn", "freeze", "discard"]
+_DEFAULT_POLICY: dict[str, SchemaPolicy] = {
+    "added": "evolve",
+    "removed": "warn",
+    "retyped": "warn",
+}
 _SECRET_KEYS = {"passcode", "password", "secret", "token", "private_key"}
 
 
@@ -31,7 +37,8 @@ class SourceSpec(_Model):
     """Where the job's rows come from."""
 
     kind: Literal["export", "bigquery", "webhook"] = Field(
-        "export", description="export files, a BigQuery table or query, or webhook landings"
+        "export",
+        description="export files, a BigQuery table or query, or webhook landings",
     )
     paths: list[str] = Field(
         default_factory=list, description="paths, globs or s3:// / gs:// URLs of files"
@@ -40,22 +47,29 @@ class SourceSpec(_Model):
         None, description="file format; guessed from the file names when left out"
     )
     timezone: str = Field(
-        "UTC", description="timezone of naive times in the source (CleverTap's packed ts)"
+        "UTC",
+        description="timezone of naive times in the source (CleverTap's packed ts)",
     )
     schema_overrides: dict[str, str] = Field(
-        default_factory=dict, description="declared column types, which win over inference"
+        default_factory=dict,
+        description="declared column types, which win over inference",
     )
     widening: Literal["widen", "error"] = Field(
-        "widen", description="what to do when one column has different types across files"
+        "widen",
+        description="what to do when one column has different types across files",
     )
     storage_options: dict[str, Any] = Field(
         default_factory=dict, description="fsspec options (endpoint_url, profile...) "
     )
     # BigQuery
     project: str | None = Field(None, description="BigQuery project to bill and query")
-    table: str | None = Field(None, description="BigQuery table, `project.dataset.table`")
+    table: str | None = Field(
+        None, description="BigQuery table, `project.dataset.table`"
+    )
     query: str | None = Field(None, description="BigQuery SQL instead of a table")
-    date_column: str | None = Field(None, description="column that bounds --from / --to")
+    date_column: str | None = Field(
+        None, description="column that bounds --from / --to"
+    )
     endpoint: str | None = Field(None, description="BigQuery API endpoint override")
     # Incremental runs
     incremental: bool = Field(
@@ -103,7 +117,7 @@ class FilterStep(_Model):
     """Keep rows where a SQL condition holds."""
 
     step: Literal["filter"]
-    where: str = Field(description="SQL condition; quote dotted names: \"eventProps.X\"")
+    where: str = Field(description='SQL condition; quote dotted names: "eventProps.X"')
 
 
 class ComputeStep(_Model):
@@ -124,7 +138,9 @@ class LookupStep(_Model):
     """Join a lookup file on a key, with defaults for keys it does not hold."""
 
     step: Literal["lookup"]
-    path: str = Field(description="lookup file (CSV or Parquet), relative to the job file")
+    path: str = Field(
+        description="lookup file (CSV or Parquet), relative to the job file"
+    )
     on: str = Field(description="the key column in the rows")
     lookup_on: str | None = Field(None, description="the key column in the lookup file")
     columns: list[str] | None = Field(None, description="lookup columns to bring in")
@@ -180,7 +196,8 @@ class RecordSpec(_Model):
     name: str = Field("", description="a short name for this mapping, used in reports")
     kind: Literal["event", "profile"]
     steps: list[Step] = Field(
-        default_factory=list, description="transforms for this mapping only (aggregate...)"
+        default_factory=list,
+        description="transforms for this mapping only (aggregate...)",
     )
     identity: str = Field(description="column holding the identifier")
     identity_field: Literal["identity", "objectId", "FBID", "GPID"] = "identity"
@@ -191,9 +208,12 @@ class RecordSpec(_Model):
         default_factory=dict, description="CleverTap property name -> source column"
     )
     include: list[str] = Field(
-        default_factory=list, description="column globs sent as properties (prefix dropped)"
+        default_factory=list,
+        description="column globs sent as properties (prefix dropped)",
     )
-    exclude: list[str] = Field(default_factory=list, description="column globs never sent")
+    exclude: list[str] = Field(
+        default_factory=list, description="column globs never sent"
+    )
     dates: list[str] = Field(
         default_factory=list, description="properties to send as $D_ dates"
     )
@@ -204,7 +224,9 @@ class RecordSpec(_Model):
     @model_validator(mode="after")
     def _event_has_name(self) -> RecordSpec:
         if self.kind == "event" and not (self.event_name or self.event_name_value):
-            raise ValueError("records: an event mapping needs event_name or event_name_value")
+            raise ValueError(
+                "records: an event mapping needs event_name or event_name_value"
+            )
         return self
 
 
@@ -219,7 +241,9 @@ class ValidationSpec(_Model):
         False, description="events without ts go out stamped 'now' by CleverTap"
     )
     ts_min: str = Field("2000-01-01", description="earliest plausible ts (date)")
-    ts_max_future_days: int = Field(1, description="latest plausible ts, days after now")
+    ts_max_future_days: int = Field(
+        1, description="latest plausible ts, days after now"
+    )
     millis: Literal["convert", "reject"] = Field(
         "convert", description="what to do with ts values in milliseconds"
     )
@@ -279,14 +303,16 @@ class JobSpec(_Model):
 
     name: str = Field(description="the job's name; the ledger keys its state on it")
     description: str = ""
-    ledger: str | None = Field(None, description="SQLite ledger path (default .ctjobs/)")
+    ledger: str | None = Field(
+        None, description="SQLite ledger path (default .ctjobs/)"
+    )
     source: SourceSpec
     transforms: list[Step] = Field(default_factory=list)
     records: list[RecordSpec] = Field(min_length=1)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     writer: WriterSpec = Field(default_factory=WriterSpec)
-    schema_policy: dict[str, Literal["evolve", "warn", "freeze", "discard"]] = Field(
-        default_factory=lambda: {"added": "evolve", "removed": "warn", "retyped": "warn"}
+    schema_policy: dict[str, SchemaPolicy] = Field(
+        default_factory=lambda: dict(_DEFAULT_POLICY)
     )
     base_dir: Path = Field(Path("."), exclude=True)
 
@@ -307,7 +333,9 @@ def _find_secret(data: Any, where: str = "") -> str | None:
     return None
 
 
-def parse_job(data: dict[str, Any], *, origin: str = "<job>", base_dir: Path | None = None) -> JobSpec:
+def parse_job(
+    data: dict[str, Any], *, origin: str = "<job>", base_dir: Path | None = None
+) -> JobSpec:
     """A `JobSpec` from already-parsed TOML data."""
     secret = _find_secret(data)
     if secret:

@@ -85,7 +85,7 @@ class RunSummary:
 
     def count_reasons(self, reasons: list[tuple[int | None, str]]) -> None:
         """Add rejections to the by-reason table, keyed ``code: reason``."""
-        counter = Counter(_reason_key(code, reason) for code, reason in reasons)
+        counter = Counter(reason_key(code, reason) for code, reason in reasons)
         for key, value in counter.items():
             self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + value
 
@@ -146,7 +146,9 @@ class RunSummary:
                 + (f" (in doubt {m.in_doubt})" if m.in_doubt else "")
                 + (f", written {m.written}" if self.dry_run or m.written else "")
             )
-        for reason, count in sorted(self.rejected_by_reason.items(), key=lambda i: -i[1]):
+        for reason, count in sorted(
+            self.rejected_by_reason.items(), key=lambda i: -i[1]
+        ):
             out.append(f"  rejected {count:>6}  {reason}")
         for reason, count in self.dropped_values.items():
             out.append(f"  dropped  {count:>6}  values: {reason}")
@@ -155,7 +157,9 @@ class RunSummary:
         if self.bodies:
             out.append(f"  request bodies written: {self.bodies}")
         if self.outputs:
-            shown = self.outputs if len(self.outputs) <= 3 else [*self.outputs[:3], "..."]
+            shown = (
+                self.outputs if len(self.outputs) <= 3 else [*self.outputs[:3], "..."]
+            )
             out.append(f"  outputs: {', '.join(shown)}")
         if self.run_dir:
             out.append(f"  details: {self.run_dir}")
@@ -167,7 +171,8 @@ class RunSummary:
         return "\n".join(self.lines())
 
 
-def _reason_key(code: int | None, reason: str) -> str:
+def reason_key(code: int | None, reason: str) -> str:
+    """The key rejections are grouped under: the code and the reason's stable part."""
     # Reasons name the field and the limit; group by their stable part only.
     stable = reason.split(":")[0].split("(")[0].strip()
     return f"{code}: {stable}" if code is not None else stable

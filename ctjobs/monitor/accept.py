@@ -31,7 +31,9 @@ def accept_schema(job: JobSpec | str | Path, scope: str = "all") -> list[str]:
     if unknown:
         from ctjobs.errors import UsageError
 
-        raise UsageError(f"unknown schema scope {unknown[0]!r}; use source, outgoing or all")
+        raise UsageError(
+            f"unknown schema scope {unknown[0]!r}; use source, outgoing or all"
+        )
     ledger = Ledger(ledger_path(spec), spec.name)
     try:
         for name in scopes:

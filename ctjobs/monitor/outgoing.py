@@ -12,7 +12,7 @@ run to run.
 from __future__ import annotations
 
 from collections.abc import MutableSequence, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import polars as pl
 
@@ -27,7 +27,13 @@ if TYPE_CHECKING:
 
 SCOPE = "outgoing"
 EVENT_NAME = "evtName"
-Shapes = dict[str, dict[str, dict[str, str]]]
+
+
+class Shapes(TypedDict):
+    """Property types per event name, and profile property types."""
+
+    events: dict[str, dict[str, str]]
+    profile: dict[str, str]
 
 
 def outgoing_shapes(built: Sequence[tuple[RecordSpec, pl.DataFrame]]) -> Shapes:
@@ -72,7 +78,11 @@ def _present_fields(frame: pl.DataFrame, column: str) -> dict[str, str]:
     present = frame.select(
         pl.col(column).struct.field(f.name).is_not_null().any() for f in dtype.fields
     ).row(0)
-    return {f.name: str(f.dtype) for f, seen in zip(dtype.fields, present, strict=True) if seen}
+    return {
+        f.name: str(f.dtype)
+        for f, seen in zip(dtype.fields, present, strict=True)
+        if seen
+    }
 
 
 def watch_outgoing(
@@ -93,9 +103,14 @@ def watch_outgoing(
     if snapshot is None or snapshot.get(ACCEPT_NEXT):
         _save(ledger, now, run_id, dry_run)
         return []
-    before: Shapes = {"events": snapshot.get("events", {}), "profile": snapshot.get("profile", {})}
+    before: Shapes = {
+        "events": snapshot.get("events", {}),
+        "profile": snapshot.get("profile", {}),
+    }
     changes = _changes(spec, before, now)
-    enforce(changes, spec.name, f"run `ctjobs schema accept {spec.name} --scope outgoing`")
+    enforce(
+        changes, spec.name, f"run `ctjobs schema accept {spec.name} --scope outgoing`"
+    )
     notes = [c.note() for c in changes]
     discarded = [c for c in changes if c.policy == "discard"]
     if discarded and isinstance(built, MutableSequence):
@@ -123,7 +138,12 @@ def _retyped(
     owner = prefix.removesuffix(".")
     return [
         Change(
-            "retyped_property", prefix + prop, before[prop], kind, policy, "property",
+            "retyped_property",
+            prefix + prop,
+            before[prop],
+            kind,
+            policy,
+            "property",
             (owner, prop),
         )
         for prop, kind in now.items()
@@ -170,14 +190,20 @@ def _blank(
     """Null the given properties (for their event name only) and re-encode."""
     column = EVENT_DATA if kind == EVENT else PROFILE_DATA
     dtype = frame.schema.get(column)
-    fields = {f.name: f.dtype for f in dtype.fields} if isinstance(dtype, pl.Struct) else {}
+    fields = (
+        {f.name: f.dtype for f in dtype.fields} if isinstance(dtype, pl.Struct) else {}
+    )
     updates = []
     for owner, prop in props:
         if prop not in fields:
             continue
         blank = pl.lit(None, dtype=fields[prop])
         if kind == EVENT:
-            blank = pl.when(pl.col(EVENT_NAME) == owner).then(blank).otherwise(pl.field(prop))
+            blank = (
+                pl.when(pl.col(EVENT_NAME) == owner)
+                .then(blank)
+                .otherwise(pl.field(prop))
+            )
         updates.append(blank.alias(prop))
     if not updates:
         return frame
@@ -187,4 +213,4 @@ def _blank(
 
 def _save(ledger: Ledger, shapes: Shapes, run_id: str, dry_run: bool) -> None:
     if not dry_run:
-        ledger.save_snapshot(SCOPE, dict(shapes), run_id)
+        ledger.save_snapshot(SCOPE, {**shapes}, run_id)

@@ -32,7 +32,11 @@ DEFAULT_POLICY: dict[str, Policy] = {
     "retyped": "warn",
 }
 # Outgoing kinds fall back to the source kind they resemble.
-FALLBACK = {"new_event": "added", "retyped_property": "retyped", "new_property": "added"}
+FALLBACK = {
+    "new_event": "added",
+    "retyped_property": "retyped",
+    "new_property": "added",
+}
 
 
 @dataclass(frozen=True)

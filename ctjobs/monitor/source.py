@@ -1,4 +1,4 @@
-"""Watching the source: columns added, removed or retyped since the last accepted run."""
+"""Watching the source: columns added, removed or retyped since the accepted run."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ ACCEPT_NEXT = "accept_next"
 def frame_schema(frame: pl.LazyFrame) -> dict[str, str]:
     """Column name → type as text, leaving out the provenance columns."""
     schema = frame.collect_schema()
-    return {name: str(dtype) for name, dtype in schema.items() if name not in PROVENANCE}
+    return {
+        name: str(dtype) for name, dtype in schema.items() if name not in PROVENANCE
+    }
 
 
 def watch_source(
@@ -49,11 +51,15 @@ def watch_source(
         for kind, name, old, new in compare(before, schema)
     ]
     enforce(changes, spec.name, f"run `ctjobs schema accept {spec.name}`")
-    dropped = [c.column for c in changes if c.policy == "discard" and c.kind != "removed"]
+    dropped = [
+        c.column for c in changes if c.policy == "discard" and c.kind != "removed"
+    ]
     present = set(frame.collect_schema().names())
     frame = frame.drop([c for c in dropped if c in present])
     _save(ledger, _accepted(before, schema, changes), run_id, dry_run)
-    return frame, [c.note(" (left out)" if c.column in dropped else "") for c in changes]
+    return frame, [
+        c.note(" (left out)" if c.column in dropped else "") for c in changes
+    ]
 
 
 def _accepted(

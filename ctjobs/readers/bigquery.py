@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC as UTC_ZONE
@@ -82,8 +83,10 @@ def bigquery_client(project: str | None = None, endpoint: str | None = None) -> 
     if endpoint and endpoint.startswith("http://"):
         from google.auth.credentials import AnonymousCredentials
 
-        credentials = AnonymousCredentials()
-    return bigquery.Client(project=project, credentials=credentials, client_options=options)
+        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+    return bigquery.Client(
+        project=project, credentials=credentials, client_options=options
+    )
 
 
 def scan_bigquery(
@@ -105,8 +108,9 @@ def scan_bigquery(
     bound covers its whole day). `where` is a BigQuery SQL condition.
 
     Example:
-        >>> lf = ct.scan_bigquery("my-project.ct.events", date_column="ts",
-        ...                       date_from=date(2024, 3, 1), columns=["identity", "ts"])
+        >>> lf = ct.scan_bigquery(
+        ...     "my-project.ct.events", date_column="ts", date_from=date(2024, 3, 1)
+        ... )
     """
     return open_bigquery(
         table_or_query,
@@ -222,7 +226,9 @@ class _Query:
             mark = self.parameter("since", kind, _bound_value(since, kind))
             self.conditions.append(f"{name} >= {mark}")
         if end is not None and not isinstance(end, datetime):
-            high = self.parameter("date_to", kind, _bound_value(end + timedelta(1), kind))
+            high = self.parameter(
+                "date_to", kind, _bound_value(end + timedelta(1), kind)
+            )
             self.conditions.append(f"{name} < {high}")
         elif end is not None:
             high = self.parameter("date_to", kind, _bound_value(end, kind))
@@ -246,18 +252,20 @@ class _Query:
                 f"available: {', '.join(self.columns)}"
             )
             raise UsageError(message)
-        self.sql = f"SELECT {', '.join(map(quote, columns))} FROM ({self.sql}) AS source"
+        self.sql = (
+            f"SELECT {', '.join(map(quote, columns))} FROM ({self.sql}) AS source"
+        )
         self.columns = list(columns)
 
     def finish(self, date_column: str | None, row_ids: RowIds) -> None:
         """Order the rows (for stable row numbers) or fingerprint them."""
         if row_ids == "content":
-            fingerprint = "FARM_FINGERPRINT(TO_JSON_STRING(source))"
-            self.sql = (
-                f"SELECT source.*, {fingerprint} AS {SOURCE_ROW} FROM ({self.sql}) AS source"
-            )
+            fingerprint = f"FARM_FINGERPRINT(TO_JSON_STRING(source)) AS {SOURCE_ROW}"
+            self.sql = f"SELECT source.*, {fingerprint} FROM ({self.sql}) AS source"
         elif date_column and date_column in self.columns:
-            self.sql = f"SELECT * FROM ({self.sql}) AS source ORDER BY {quote(date_column)}"
+            self.sql = (
+                f"SELECT * FROM ({self.sql}) AS source ORDER BY {quote(date_column)}"
+            )
 
 
 def _bound_value(value: date | datetime, kind: str) -> date | datetime:
@@ -282,7 +290,9 @@ def _dry_run_schema(client: Client, sql: str, source: str) -> list[SchemaField]:
     try:
         job = client.query(sql, job_config=config)
     except GoogleAPIError as error:
-        raise SourceError(f"BigQuery {source}: the query is refused ({error})") from error
+        raise SourceError(
+            f"BigQuery {source}: the query is refused ({error})"
+        ) from error
     return list(job.schema or [])
 
 
@@ -321,7 +331,11 @@ def _fetch(
     try:
         rows = client.query(query.sql, job_config=config).result(timeout=_TIMEOUT_S)
         if bqstorage_client is not None:
-            table = rows.to_arrow(bqstorage_client=bqstorage_client)
+            with warnings.catch_warnings():
+                # The client library nags about a pandas-gbq path this reader
+                # does not use; the Arrow batches it returns are the same.
+                warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+                table = rows.to_arrow(bqstorage_client=bqstorage_client)
         else:
             # A storage client would always talk to Google's endpoint, so it is
             # created only when the REST endpoint is Google's as well.
@@ -343,7 +357,9 @@ def _to_frame(table: pa.Table, source: str, row_ids: RowIds) -> pl.DataFrame:
         if isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, UTC)
     )
     if row_ids == "number":
-        frame = frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(SOURCE_ROW))
+        frame = frame.with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias(SOURCE_ROW)
+        )
     ordered = [c for c in frame.columns if c != SOURCE_ROW]
     return frame.select(
         *ordered,
@@ -373,7 +389,7 @@ def _plain_field(item: pa.Field) -> pa.Field:
 
 
 def schema_text(fields: Sequence[SchemaField]) -> dict[str, str]:
-    """Column name → BigQuery type as text (``ARRAY<STRING>``, ``STRUCT<x INTEGER>``)."""
+    """Column name → BigQuery type as text, such as ``ARRAY<STRING>``."""
     return {f.name: _type_text(f) for f in fields}
 
 

@@ -38,7 +38,9 @@ _S3_DROPPED = ("aws_allow_http", "allow_http", "max_retries")
 _GCS_KEY_FILES = ("service_account_file", "credentials_file", "service_account_path")
 
 
-def storage_options_for(protocol: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+def storage_options_for(
+    protocol: str, options: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """fsspec keyword arguments for `protocol`, with listing caches switched off.
 
     Listings are never cached, so a file that lands between two runs in one Python

@@ -136,7 +136,10 @@ def open_export(
     """Like `scan_export`, also returning the files read and the union schema."""
     if files is None:
         files = list_files(
-            source, storage_options=storage_options, date_from=date_from, date_to=date_to
+            source,
+            storage_options=storage_options,
+            date_from=date_from,
+            date_to=date_to,
         )
     files = list(files)
     if not files:
@@ -147,9 +150,7 @@ def open_export(
     if (format or format_of(files[0].path)) == "csv":
         frames = _type_text_frames(frames, overrides)
     schema, conflicts = union_schema(frames, files, widening)
-    frame = pl.concat(
-        [_conform(lf, schema) for lf in frames], how="vertical"
-    )
+    frame = pl.concat([_conform(lf, schema) for lf in frames], how="vertical")
     frame = _normalise(frame, schema, timezone, overrides)
     log.info("scanned %d export file(s), %d column(s)", len(files), len(schema))
     return ExportScan(frame, files, dict(frame.collect_schema()), conflicts)
@@ -211,7 +212,9 @@ def _read_csv_text(file: SourceFile, options: Mapping[str, Any] | None) -> pl.Da
     return pl.read_csv(io.BytesIO(data), infer_schema=False, raise_if_empty=False)
 
 
-def _read_json_lines(file: SourceFile, options: Mapping[str, Any] | None) -> pl.DataFrame:
+def _read_json_lines(
+    file: SourceFile, options: Mapping[str, Any] | None
+) -> pl.DataFrame:
     lines = read_bytes(file.path, options).splitlines()
     # Legacy JSON exports may open with a line holding only the event name.
     if lines and not lines[0].lstrip().startswith(b"{"):
@@ -249,7 +252,11 @@ def _union_member(values: pl.Series) -> pl.Series:
     """One scalar per union-struct value: the member that is set, typed if it can be."""
     dtype = values.dtype
     assert isinstance(dtype, pl.Struct)
-    used = [f.name for f in dtype.fields if values.struct.field(f.name).null_count() < len(values)]
+    used = [
+        f.name
+        for f in dtype.fields
+        if values.struct.field(f.name).null_count() < len(values)
+    ]
     if not used:
         return pl.Series(values.name, [None] * len(values), dtype=pl.String)
     if len(used) == 1:
@@ -270,7 +277,9 @@ def unpack_maps(frame: pl.DataFrame) -> pl.DataFrame:
         prefix = "" if name in {"profileProps", "commPrefs"} else f"{name}."
         new: list[pl.Series] = []
         for key in sorted(keys.to_series().to_list()):
-            values = frame.select(pl.col(name).map.get(key)).to_series().alias(prefix + key)
+            values = (
+                frame.select(pl.col(name).map.get(key)).to_series().alias(prefix + key)
+            )
             if isinstance(values.dtype, pl.Struct):
                 values = _union_member(values)
             new.append(values)
@@ -289,19 +298,37 @@ def _type_text_frames(
     if not candidates:
         return frames
     texts = pl.concat(
-        [lf.select([pl.col(c) if c in lf.collect_schema() else pl.lit(None, pl.String).alias(c) for c in candidates]) for lf in frames],
+        [
+            lf.select(
+                [
+                    pl.col(c)
+                    if c in lf.collect_schema()
+                    else pl.lit(None, pl.String).alias(c)
+                    for c in candidates
+                ]
+            )
+            for lf in frames
+        ],
         how="vertical",
     )
-    stats = texts.select(
-        *(_all_match(c, _INT_PATTERN).alias(f"int:{c}") for c in candidates),
-        *(_all_match(c, _FLOAT_PATTERN).alias(f"float:{c}") for c in candidates),
-        *(
-            pl.col(c).str.to_lowercase().is_in(_BOOL_VALUES).all().alias(f"bool:{c}")
-            for c in candidates
-        ),
-        *(pl.col(c).is_not_null().any().alias(f"any:{c}") for c in candidates),
-        *(_all_match(c, _JSON_PATTERN).alias(f"json:{c}") for c in candidates),
-    ).collect().row(0, named=True)
+    stats = (
+        texts.select(
+            *(_all_match(c, _INT_PATTERN).alias(f"int:{c}") for c in candidates),
+            *(_all_match(c, _FLOAT_PATTERN).alias(f"float:{c}") for c in candidates),
+            *(
+                pl.col(c)
+                .str.to_lowercase()
+                .is_in(_BOOL_VALUES)
+                .all()
+                .alias(f"bool:{c}")
+                for c in candidates
+            ),
+            *(pl.col(c).is_not_null().any().alias(f"any:{c}") for c in candidates),
+            *(_all_match(c, _JSON_PATTERN).alias(f"json:{c}") for c in candidates),
+        )
+        .collect()
+        .row(0, named=True)
+    )
     types: dict[str, pl.DataType] = {}
     for c in candidates:
         if not stats[f"any:{c}"]:
@@ -368,11 +395,12 @@ def union_schema(
                 schema[column], origin[column] = dtype, file.path
                 continue
             merged = _widen(schema[column], dtype)
-            if merged is None or (merged == pl.String and widening == "error"):
+            conflicting = merged == pl.String and dtype != schema[column]
+            if merged is None or (widening == "error" and conflicting):
                 message = (
                     f"column {column!r} is {schema[column]} in {origin[column]} but "
                     f"{dtype} in {file.path}; declare its type in the job's "
-                    "schema_overrides or set widening = \"widen\""
+                    'schema_overrides or set widening = "widen"'
                 )
                 if widening == "error" or merged is None:
                     raise SchemaConflictError(message)

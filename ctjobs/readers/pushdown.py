@@ -25,7 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ctjobs.errors import UsageError
-from ctjobs.job.spec import ComputeStep, DropStep, FilterStep, RenameStep, SelectStep, Step
+from ctjobs.job.spec import (
+    ComputeStep,
+    DropStep,
+    FilterStep,
+    RenameStep,
+    SelectStep,
+    Step,
+)
 
 _TOKEN = re.compile(
     r"""
@@ -91,8 +98,10 @@ def _join(parts: Sequence[str]) -> str:
     text = ""
     for index, part in enumerate(parts):
         before = parts[index - 1] if index else "("
-        glued = part in {")", ","} or before == "(" or (
-            part == "(" and before.isupper() and before not in _KEYWORDS
+        glued = (
+            part in {")", ","}
+            or before == "("
+            or (part == "(" and before.isupper() and before not in _KEYWORDS)
         )
         text += part if glued else " " + part
     return text
@@ -104,7 +113,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while position < len(text):
         found = _TOKEN.match(text, position)
         if found is None:
-            raise NotPushable(f"{text[position:position + 10]!r} is not compiled")
+            raise NotPushable(f"{text[position : position + 10]!r} is not compiled")
         position = found.end()
         if found.lastgroup != "space":
             tokens.append((str(found.lastgroup), found.group()))
@@ -257,7 +266,9 @@ def _expression(text: str, columns: Sequence[str]) -> str:
     return compiled.sql
 
 
-def _require(names: Sequence[str] | dict[str, str], columns: Sequence[str], what: str) -> None:
+def _require(
+    names: Sequence[str] | dict[str, str], columns: Sequence[str], what: str
+) -> None:
     missing = [n for n in names if n not in columns]
     if missing:
         message = (

@@ -64,9 +64,9 @@ def read_source(
         )
         frame, notes, schema = scan.frame, [_pushdown_note(spec, scan)], scan.schema
     elif source.kind == "webhook":
-        from ctjobs.webhook import scan_landing
+        from ctjobs.webhook import scan_landed_profiles
 
-        frame = scan_landing(source.paths[0])
+        frame = scan_landed_profiles(source.paths[0])
         notes, schema = [], frame_schema(frame)
     else:
         raise UsageError(f"source kind {source.kind!r} is not available in this build")
@@ -192,9 +192,14 @@ def _pushdown_note(spec: JobSpec, scan: BigQueryScan) -> dict[str, Any]:
     steps = spec.transforms
     pushed = [f"{n} ({s.step})" for n, s in enumerate(steps[: scan.pushed], start=1)]
     rest = [
-        f"{n} ({s.step})" for n, s in enumerate(steps[scan.pushed :], start=scan.pushed + 1)
+        f"{n} ({s.step})"
+        for n, s in enumerate(steps[scan.pushed :], start=scan.pushed + 1)
     ]
-    parts = [f"steps {', '.join(pushed)} ran in BigQuery" if pushed else "no step ran in BigQuery"]
+    parts = [
+        f"steps {', '.join(pushed)} ran in BigQuery"
+        if pushed
+        else "no step ran in BigQuery"
+    ]
     if rest:
         reason = why_not(steps[scan.pushed])
         parts.append(f"steps {', '.join(rest)} run in Polars ({reason})")

@@ -129,7 +129,9 @@ def list_files(
     return sorted(found.values(), key=lambda f: (f.day or date.min, f.path))
 
 
-def _list_one(pattern: str, storage_options: Mapping[str, Any] | None) -> list[SourceFile]:
+def _list_one(
+    pattern: str, storage_options: Mapping[str, Any] | None
+) -> list[SourceFile]:
     protocol = protocol_of(pattern)
     fs = filesystem(pattern, storage_options)
     if protocol == "file":

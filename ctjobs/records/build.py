@@ -24,7 +24,6 @@ from ctjobs.records.frame import (
     EVENT,
     EVENT_DATA,
     IDENTITY_FIELDS,
-    PROFILE,
     PROFILE_DATA,
     PROVENANCE,
     RECORD_KEY,
@@ -57,8 +56,10 @@ class RecordMapping:
 
 def _strip_pattern(column: str, pattern: str) -> str:
     """The property name for `column` matched by an include glob like ``eventProps.*``."""
+    if "*" not in pattern:
+        return column
     prefix = pattern.split("*", 1)[0]
-    return column[len(prefix):] if column.startswith(prefix) else column
+    return column[len(prefix) :] if column.startswith(prefix) else column
 
 
 def property_columns(schema: pl.Schema, mapping: RecordMapping) -> dict[str, str]:
@@ -66,7 +67,9 @@ def property_columns(schema: pl.Schema, mapping: RecordMapping) -> dict[str, str
     chosen: dict[str, str] = {}
     used = {mapping.identity, mapping.ts, mapping.event_name, *PROVENANCE}
     for column in schema.names():
-        if column in used or any(fnmatch.fnmatchcase(column, p) for p in mapping.exclude):
+        if column in used or any(
+            fnmatch.fnmatchcase(column, p) for p in mapping.exclude
+        ):
             continue
         for pattern in mapping.include:
             if fnmatch.fnmatchcase(column, pattern):
@@ -187,7 +190,7 @@ def build_events(
         ...     properties={"Amount": "eventProps.Amount"})
     """
     mapping = RecordMapping(
-        kind=EVENT,
+        kind="event",
         identity=identity,
         identity_field=identity_field,
         ts=ts,
@@ -221,7 +224,7 @@ def build_profiles(
         ...     properties={"Lifetime Value": "ltv"}, dates=["Last Purchase"])
     """
     mapping = RecordMapping(
-        kind=PROFILE,
+        kind="profile",
         identity=identity,
         identity_field=identity_field,
         ts=ts,

@@ -8,6 +8,9 @@ escaped correctly whatever they hold.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import polars as pl
 
 from ctjobs.records.frame import EVENT_DATA, IDENTITY_FIELDS, PROFILE_DATA
@@ -16,8 +19,39 @@ RECORD_JSON = "_json"
 _TOP_LEVEL = ("type", *IDENTITY_FIELDS, "ts", "evtName")
 
 
-def _member(value: pl.Expr, name: str) -> pl.Expr:
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, pl.Series):
+        value = value.to_list()
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value if v is not None]
+    return value
+
+
+def _nested_pair(name: str) -> Any:
+    prefix = json.dumps(name, ensure_ascii=False) + ":"
+
+    def encode(value: Any) -> str:
+        text = json.dumps(
+            _without_nulls(value),
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ":"),
+        )
+        return prefix + text
+
+    return encode
+
+
+def _member(value: pl.Expr, name: str, nested: bool = False) -> pl.Expr:
     """``"name":value`` for a non-null value, else null."""
+    if nested:
+        # Polars writes nulls inside nested values (a missing field of one `Items`
+        # entry); CleverTap must never see `null`, so nested values are encoded
+        # in Python with nulls left out. They are rare: `Items` and profile objects.
+        pair = value.map_elements(_nested_pair(name), return_dtype=pl.String)
+        return pl.when(value.is_not_null()).then(pair)
     pair = pl.struct(value.alias(name)).struct.json_encode()
     return pl.when(value.is_not_null()).then(
         pair.str.strip_prefix("{").str.strip_suffix("}")
@@ -34,7 +68,7 @@ def _object(members: list[pl.Expr]) -> pl.Expr:
 def _data_object(column: str, dtype: pl.DataType) -> pl.Expr:
     assert isinstance(dtype, pl.Struct)
     members = [
-        _member(pl.col(column).struct.field(f.name), f.name)
+        _member(pl.col(column).struct.field(f.name), f.name, f.dtype.is_nested())
         for f in dtype.fields
         if not f.name.startswith("__")
     ]

@@ -23,15 +23,16 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import polars as pl
+from markupsafe import escape
 
 from ctjobs.credentials import redact
-from ctjobs.job.summary import RunSummary, _reason_key
+from ctjobs.job.summary import RunSummary, reason_key
 from ctjobs.report.charts import bar_chart
 
 #: Environment variables whose values must never appear in a report.
@@ -141,8 +142,13 @@ def scrub_secrets(text: str, environ: Mapping[str, str] | None = None) -> str:
 
 
 def _forms(value: str) -> set[str]:
+    """`value` raw, JSON-escaped, and each of those as an HTML escaper writes it."""
     in_json = json.dumps(value)[1:-1]
-    return {value, html.escape(value), in_json, html.escape(in_json)}
+    return {
+        shown
+        for text in (value, in_json)
+        for shown in (text, str(escape(text)), html.escape(text))
+    }
 
 
 @cache
@@ -170,12 +176,10 @@ def _count(value: int | float) -> str:
 
 def _context(summary: RunSummary, rejections: pl.DataFrame) -> dict[str, Any]:
     """Everything the template shows, computed here so the template only lays out."""
-    from ctjobs import __version__
-
     reasons = _reasons(summary, rejections)
     timings = sorted(summary.timings.items(), key=lambda item: _stage_order(item[0]))
     return {
-        "version": __version__,
+        "version": _version(),
         "s": summary,
         "mappings": summary.mappings,
         "mapping_rows": _mapping_rows(summary),
@@ -197,6 +201,15 @@ def _context(summary: RunSummary, rejections: pl.DataFrame) -> dict[str, Any]:
         "outputs": summary.outputs[:OUTPUTS_SHOWN],
         "more_outputs": max(len(summary.outputs) - OUTPUTS_SHOWN, 0),
     }
+
+
+def _version() -> str:
+    # Read from the installed metadata rather than `ctjobs.__version__`, so the
+    # report never imports the whole public API from inside a run.
+    try:
+        return metadata.version("ctjobs")
+    except metadata.PackageNotFoundError:
+        return "(version unknown)"
 
 
 def _stage_order(stage: str) -> int:
@@ -244,7 +257,7 @@ def _reasons(summary: RunSummary, rejections: pl.DataFrame) -> list[Reason]:
     }
     stored: Counter[str] = Counter()
     for row in rejections.iter_rows(named=True):
-        key = _reason_key(row["code"], str(row["reason"] or ""))
+        key = reason_key(row["code"], str(row["reason"] or ""))
         stored[key] += 1
         _add_example(reasons.setdefault(key, Reason(key, 0)), row)
     for reason in reasons.values():

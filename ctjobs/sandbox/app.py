@@ -62,8 +62,12 @@ class SandboxApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def create_app(config: SandboxConfig) -> Starlette:
-    """A Starlette app that behaves like CleverTap's Upload API under `config`."""
+def create_app(config: SandboxConfig, *, own_process: bool = False) -> Starlette:
+    """A Starlette app that behaves like CleverTap's Upload API under `config`.
+
+    `own_process` says the app is alone in its Python process (as under `serve`),
+    which lets it tune the garbage collector for a large store (see RecordStore).
+    """
     app = SandboxApp(
         routes=[
             Route("/1/upload", upload, methods=["POST"]),
@@ -75,7 +79,7 @@ def create_app(config: SandboxConfig) -> Starlette:
             Route("/_sandbox/reset", reset, methods=["POST"]),
         ]
     )
-    app.state.sandbox = SandboxState(config)
+    app.state.sandbox = SandboxState(config, own_process=own_process)
     return app
 
 

@@ -37,7 +37,7 @@ def serve(
     url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config),
+            create_app(config, own_process=True),
             log_config=None,
             access_log=False,
             lifespan="off",

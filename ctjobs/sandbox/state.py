@@ -18,10 +18,10 @@ class ConfigChangeError(ValueError):
 class SandboxState:
     """The mutable state behind one sandbox app."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, *, own_process: bool = False) -> None:
         self.config = config
         self.rules = _rules_of(config)
-        self.store = RecordStore(config.store_path)
+        self.store = RecordStore(config.store_path, freeze=own_process)
         self.stats = SandboxStats()
         self.dice = FaultDice(config.seed)
 

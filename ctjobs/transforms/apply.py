@@ -25,7 +25,9 @@ from ctjobs.transforms import steps
 from ctjobs.transforms.lookups import read_lookup
 
 
-def apply_step(lf: pl.LazyFrame, step: Step, base_dir: Path = Path(".")) -> pl.LazyFrame:
+def apply_step(
+    lf: pl.LazyFrame, step: Step, base_dir: Path = Path(".")
+) -> pl.LazyFrame:
     """One declared step applied to `lf`."""
     match step:
         case RenameStep():

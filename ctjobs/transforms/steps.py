@@ -86,7 +86,7 @@ def drop(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
     return lf.drop([c for c in columns if c not in PROVENANCE])
 
 
-def filter(lf: pl.LazyFrame, where: Expression) -> pl.LazyFrame:  # noqa: A001
+def filter(lf: pl.LazyFrame, where: Expression) -> pl.LazyFrame:
     """Keep the rows where `where` is true (null counts as false).
 
     Example:
@@ -117,9 +117,9 @@ def cast(lf: pl.LazyFrame, columns: Mapping[str, str | pl.DataType]) -> pl.LazyF
         column = pl.col(name)
         if source == pl.String and dtype == pl.Boolean:
             text = column.str.strip_chars().str.to_lowercase()
-            expr = pl.when(text.is_in(["true", "1", "yes", "y"])).then(True)
-            expr = expr.when(text.is_in(["false", "0", "no", "n"])).then(False)
-            exprs.append(expr.alias(name))
+            truthy = text.is_in(["true", "1", "yes", "y"])
+            falsy = text.is_in(["false", "0", "no", "n"])
+            exprs.append(pl.when(truthy).then(True).when(falsy).then(False).alias(name))
         elif source == pl.String and isinstance(dtype, pl.Date):
             exprs.append(column.str.to_date(strict=False).alias(name))
         elif source == pl.String and isinstance(dtype, pl.Datetime):
@@ -153,9 +153,11 @@ def lookup(
     right = lookup_on or on
     _require(lf, [on], "lookup")
     _require(table, [right], "lookup table")
-    keep = list(columns) if columns else [
-        c for c in table.collect_schema().names() if c != right
-    ]
+    keep = (
+        list(columns)
+        if columns
+        else [c for c in table.collect_schema().names() if c != right]
+    )
     _require(table, keep, "lookup table")
     picked = table.select(pl.col(right).cast(pl.String).alias("__lookup_key"), *keep)
     duplicates = picked.group_by("__lookup_key").len().filter(pl.col("len") > 1)
@@ -183,9 +185,11 @@ def deduplicate(
     """Drop repeated rows, judged on `subset` (all data columns by default)."""
     if subset:
         _require(lf, subset, "deduplicate")
-    columns = list(subset) if subset else [
-        c for c in lf.collect_schema().names() if c not in PROVENANCE
-    ]
+    columns = (
+        list(subset)
+        if subset
+        else [c for c in lf.collect_schema().names() if c not in PROVENANCE]
+    )
     return lf.unique(subset=columns, keep=keep, maintain_order=True)
 
 

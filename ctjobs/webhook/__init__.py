@@ -15,7 +15,7 @@ from ctjobs.webhook.app import create_app
 from ctjobs.webhook.compact import compact
 from ctjobs.webhook.config import WebhookConfig
 from ctjobs.webhook.landing import LANDING_SCHEMA
-from ctjobs.webhook.scan import scan_landing
+from ctjobs.webhook.scan import scan_landed_profiles, scan_landing
 from ctjobs.webhook.server import serve
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "WebhookConfig",
     "compact",
     "create_app",
+    "scan_landed_profiles",
     "scan_landing",
     "serve",
 ]

@@ -103,3 +103,16 @@ def _scan_remote(url: str) -> pl.LazyFrame:
         for url in urls
     ]
     return pl.concat(frames) if frames else pl.LazyFrame(schema=SCAN_SCHEMA)
+
+
+def scan_landed_profiles(path: str | os.PathLike[str]) -> pl.LazyFrame:
+    """The landing folder as a job source: one row per landed profile.
+
+    Unlike `scan_landing`, each row's address is ``webhook:<payload_id>`` and the
+    profile's place in its payload, which compaction into Parquet never changes, so
+    the ledger recognises a row it has already sent whichever file holds it now.
+    """
+    return scan_landing(path).with_columns(
+        pl.concat_str(pl.lit("webhook:"), pl.col("payload_id")).alias("_source_file"),
+        pl.col("profile_index").cast(pl.Int64).alias("_source_row"),
+    )

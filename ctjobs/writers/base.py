@@ -65,7 +65,9 @@ class WriteResult:
 class Writer(Protocol):
     """A destination for encoded records."""
 
-    def write(self, kind: str, encoded: pl.DataFrame, context: WriteContext) -> WriteResult:
+    def write(
+        self, kind: str, encoded: pl.DataFrame, context: WriteContext
+    ) -> WriteResult:
         """Write every record of `encoded` (all of one `kind`) and account for each."""
         ...
 

@@ -9,6 +9,7 @@ a re-run of the same input finds the same ids in the ledger.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -101,6 +102,6 @@ def cut_batches(
         return
     sizes = encoded[RECORD_JSON].str.len_bytes().to_numpy()
     bounds = batch_bounds(sizes, max_records, max_bytes)
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         chunk = encoded.slice(start, end - start)
         yield Batch(batch_id(chunk[RECORD_KEY]), kind, chunk)

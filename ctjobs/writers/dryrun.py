@@ -33,7 +33,9 @@ class DryRunWriter:
         self.max_bytes = max_bytes
         self._counters: dict[str, int] = {}
 
-    def write(self, kind: str, encoded: pl.DataFrame, context: WriteContext) -> WriteResult:
+    def write(
+        self, kind: str, encoded: pl.DataFrame, context: WriteContext
+    ) -> WriteResult:
         """Write the bodies for `encoded`; every record counts as written, none as sent."""
         folder = self.out / f"{kind}s"
         folder.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,9 @@ def make_writer(
     config = spec.writer
     if dry_run or config.kind == "dry-run":
         folder = Path(out) if out else run_dir / "bodies"
-        return DryRunWriter(folder, max_records=config.max_records, max_bytes=config.max_bytes)
+        return DryRunWriter(
+            folder, max_records=config.max_records, max_bytes=config.max_bytes
+        )
     if config.kind == "upload":
         from ctjobs.credentials import base_url, load_credentials
         from ctjobs.writers.upload import UploadWriter

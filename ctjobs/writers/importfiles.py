@@ -71,7 +71,7 @@ class ImportColumn:
     header: str
     ct_name: str
     data_type: str
-    field: str | None = None
+    property_name: str | None = None
     """The property's field in the data struct; None for a top-level column."""
 
 
@@ -201,7 +201,9 @@ def import_columns(kind: str, schema: pl.Schema) -> list[ImportColumn]:
             continue
         header = _unique_header(name, f"{data_column(kind)}.", taken)
         taken.add(header)
-        columns.append(ImportColumn(header, name, _data_type(dtype), field=name))
+        columns.append(
+            ImportColumn(header, name, _data_type(dtype), property_name=name)
+        )
     return columns
 
 
@@ -261,10 +263,11 @@ def _cells(
     data = pl.col(data_column(kind))
     exprs = []
     for column in columns:
-        if column.field is None:
+        name = column.property_name
+        if name is None:
             expr, dtype = pl.col(column.header), schema[column.header]
         else:
-            expr, dtype = data.struct.field(column.field), properties[column.field]
+            expr, dtype = data.struct.field(name), properties[name]
         exprs.append(_as_text(expr, dtype).alias(column.header))
     return records.select(exprs)
 

@@ -117,19 +117,19 @@ def _refusal(status_code: int, payload: Any, size: int) -> BatchAnswer:
     message = f"HTTP {status_code}"
     if isinstance(payload, dict) and isinstance(payload.get("error"), str):
         message += f": {_short(payload['error'])}"
-    verdict: Verdict
+    return BatchAnswer(_verdict(status_code), size, status_code, message=message)
+
+
+def _verdict(status_code: int) -> Verdict:
+    """What a status other than 200 calls for."""
     if status_code in (401, 403):
-        verdict = "auth"
-    elif status_code in (400, 413):
-        verdict = "bad_request"
-    elif status_code in (408, 429) or status_code >= 500:
-        verdict = "retry"
-    elif 200 <= status_code < 300:
-        # Another success code promises nothing about the records.
-        verdict = "retry"
-    else:
-        verdict = "refused"
-    return BatchAnswer(verdict, size, status_code, message=message)
+        return "auth"
+    if status_code in (400, 413):
+        return "bad_request"
+    # Another 2xx promises nothing about the records, so it is tried again.
+    if status_code in (408, 429) or status_code >= 500 or 200 <= status_code < 300:
+        return "retry"
+    return "refused"
 
 
 def _not_understood(status_code: int, size: int, problem: str) -> BatchAnswer:

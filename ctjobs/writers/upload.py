@@ -28,11 +28,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
-import functools
 import logging
 import random
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -50,6 +49,7 @@ from ctjobs.writers.batches import Batch, batch_id, cut_batches
 from ctjobs.writers.responses import BatchAnswer, RecordRejection, parse_upload_response
 
 if TYPE_CHECKING:
+    from ctjobs.job.ledger import Ledger
     from ctjobs.job.spec import WriterSpec
 
 logger = logging.getLogger(__name__)
@@ -255,23 +255,58 @@ class _Upload:
     async def _deliver(
         self, batch: Batch, client: httpx.AsyncClient, gate: asyncio.Semaphore
     ) -> None:
-        """Send one batch until it is answered or its retries are spent."""
+        """Send one batch, noted in the ledger as in flight until its outcome is known.
+
+        A run killed while the note stands leaves the batch in doubt: it may have
+        been stored, and the next run decides whether to send it again.
+        """
+        try:
+            acknowledged = await self._send(batch, client, gate)
+        except DestinationError:
+            # Refused outright, so CleverTap stored none of it.
+            await self._end_batch(batch)
+            raise
+        # Acknowledging clears the note; a batch left pending or split clears it here.
+        if not acknowledged:
+            await self._end_batch(batch)
+
+    async def _begin_batch(self, batch: Batch) -> None:
+        keys = batch.records[RECORD_KEY].to_list()
+        run_id = self.context.run_id
+        await self._in_ledger(
+            lambda ledger: ledger.begin_batch(run_id, batch.batch_id, keys)
+        )
+
+    async def _end_batch(self, batch: Batch) -> None:
+        await self._in_ledger(lambda ledger: ledger.end_batch(batch.batch_id))
+
+    async def _send(
+        self, batch: Batch, client: httpx.AsyncClient, gate: asyncio.Semaphore
+    ) -> bool:
+        """Send until answered or out of retries; True if the ledger acknowledged it."""
         body = batch.body()
         sent = list(batch.records[RECORD_JSON])
         for attempt in range(1, self.spec.max_attempts + 1):
             async with gate:
+                if attempt == 1:
+                    # Noted only once a request slot is ours: a batch still queued
+                    # when the run dies was never sent, so it is not in doubt.
+                    await self._begin_batch(batch)
                 tried = await self._post(client, body, batch.size, sent)
             answer = tried.answer
             if answer.verdict == "ok":
-                return await self._acknowledge(batch, answer, attempt, tried.elapsed_ms)
+                await self._acknowledge(batch, answer, attempt, tried.elapsed_ms)
+                return True
             if answer.verdict == "bad_request":
-                return await self._split(batch, answer, attempt, client, gate)
+                await self._split(batch, answer, attempt, client, gate)
+                return False
             if answer.verdict in ("auth", "refused"):
                 raise self._fatal(batch, answer)
             if attempt == self.spec.max_attempts or self._stopping:
                 break
             await self._wait_to_retry(batch, answer, attempt, tried.retry_after)
         self._exhausted(batch, attempt, answer.message)
+        return False
 
     async def _post(
         self, client: httpx.AsyncClient, body: bytes, size: int, sent: list[str]
@@ -322,7 +357,8 @@ class _Upload:
         if batch.size == 1:
             rejection = RecordRejection(0, answer.status_code, answer.message, None)
             refused = BatchAnswer("ok", 1, answer.status_code, (), (rejection,))
-            return await self._acknowledge(batch, refused, attempt, 0.0)
+            await self._acknowledge(batch, refused, attempt, 0.0)
+            return
 
         logger.warning(
             "batch %s (%d records): %s; splitting it in halves to find the records "
@@ -348,10 +384,8 @@ class _Upload:
     ) -> None:
         """Store the batch's answer in the ledger, then count it done."""
         rejected = rejection_rows(batch, answer.rejected)
-        ledger = self.context.ledger
-        if ledger is not None:
-            store = functools.partial(
-                ledger.acknowledge,
+        await self._in_ledger(
+            lambda ledger: ledger.acknowledge(
                 run_id=self.context.run_id,
                 batch_id=batch.batch_id,
                 kind=batch.kind,
@@ -359,8 +393,7 @@ class _Upload:
                 rejected=rejected,
                 attempts=attempts,
             )
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._ledger_thread, store)
+        )
         self.tally.accepted += len(answer.accepted)
         self.tally.rejected.append(rejected)
         self._exhausted_in_a_row = 0
@@ -373,6 +406,14 @@ class _Upload:
             attempts,
             elapsed_ms,
         )
+
+    async def _in_ledger(self, work: Callable[[Ledger], None]) -> None:
+        """Run `work` on the ledger thread and wait for it; nothing without a ledger."""
+        ledger = self.context.ledger
+        if ledger is None:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._ledger_thread, work, ledger)
 
     def _exhausted(self, batch: Batch, attempts: int, last_problem: str) -> None:
         self._leave_pending(batch, attempts, self._scrub(last_problem))

@@ -14,7 +14,9 @@ import ctjobs as ct
 from tests.conftest import DEFAULT_JOB, ROOT
 
 
-def ctjobs(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def ctjobs(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ctjobs", *args],
         capture_output=True,
@@ -34,7 +36,10 @@ def test_dry_run_json_summary_matches_the_files_written(tmp_path: Path) -> None:
     records = [r for body in bodies for r in json.loads(body.read_text())["d"]]
     assert summary["bodies"] == len(bodies) > 0
     assert summary["totals"]["written"] == len(records)
-    assert summary["totals"]["built"] == len(records) + summary["totals"]["rejected_preflight"]
+    assert (
+        summary["totals"]["built"]
+        == len(records) + summary["totals"]["rejected_preflight"]
+    )
     assert all(len(json.loads(b.read_text())["d"]) <= 1000 for b in bodies)
     kinds = {m["kind"]: m["written"] for m in summary["mappings"]}
     assert kinds["profile"] == sum(r["type"] == "profile" for r in records)
@@ -42,7 +47,9 @@ def test_dry_run_json_summary_matches_the_files_written(tmp_path: Path) -> None:
     assert summary["rows_read"] == sum(f["rows"] for f in summary["files_read"])
 
 
-def test_rows_read_equal_filtered_plus_built_for_one_row_one_record(tmp_path: Path) -> None:
+def test_rows_read_equal_filtered_plus_built_for_one_row_one_record(
+    tmp_path: Path,
+) -> None:
     job = tmp_path / "events.toml"
     job.write_text(
         f"""
@@ -68,11 +75,17 @@ kind = "dry-run"
     assert summary.rows_read == summary.rows_filtered_out + counts.built
     assert counts.built == counts.written + counts.rejected_preflight
     raw = pl.concat(
-        [pl.read_csv(p, infer_schema=False) for p in (ROOT / "data/samples/events/csv").glob("*.gz")],
+        [
+            pl.read_csv(p, infer_schema=False)
+            for p in (ROOT / "data/samples/events/csv").glob("*.gz")
+        ],
         how="diagonal",
     )
     assert summary.rows_read == raw.height
-    assert summary.rows_filtered_out == raw.filter(pl.col("eventName") == "App Launched").height
+    assert (
+        summary.rows_filtered_out
+        == raw.filter(pl.col("eventName") == "App Launched").height
+    )
 
 
 def test_a_bad_job_file_exits_2_with_one_clear_line(tmp_path: Path) -> None:

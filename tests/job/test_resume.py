@@ -9,14 +9,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import date
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 import ctjobs as ct
+from ctjobs.job.ledger import Ledger
 from ctjobs.job.replay import replay
 from ctjobs.sandbox import SandboxProcess
 from tests.conftest import ROOT, SAMPLES
@@ -39,21 +40,39 @@ def canonical(records: list[dict[str, object]]) -> Counter[str]:
 def expected_records(job: Path, out: Path) -> list[dict[str, object]]:
     summary = ct.run_job(job, dry_run=True, out=out)
     assert summary.total("rejected_preflight") == 0
-    return [r for body in sorted(out.rglob("*.json")) for r in json.loads(body.read_text())["d"]]
+    return [
+        r
+        for body in sorted(out.rglob("*.json"))
+        for r in json.loads(body.read_text())["d"]
+    ]
 
 
 def test_backfill_killed_on_day_four_resumes_with_each_record_once(
-    tmp_path: Path, sandbox: SandboxProcess
+    tmp_path: Path, sandbox: SandboxProcess, ctjobs_home: Path
 ) -> None:
     job = events_job(tmp_path, max_records=50, concurrency=2)
     expected = expected_records(job, tmp_path / "dry")
     first_three = ct.run_job(job, dry_run=True, out=tmp_path / "dry3", date_to=_day(3))
     before_day_four = first_three.total("written")
     sandbox.configure(latency_ms=60)
-    command = [sys.executable, "-m", "ctjobs", "backfill", str(job), "--from",
-               "2024-03-01", "--to", "2024-03-07"]
-    process = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [
+        sys.executable,
+        "-m",
+        "ctjobs",
+        "backfill",
+        str(job),
+        "--from",
+        "2024-03-01",
+        "--to",
+        "2024-03-07",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         stored = sandbox.stats()["records_accepted"]
@@ -64,14 +83,25 @@ def test_backfill_killed_on_day_four_resumes_with_each_record_once(
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = sandbox.stats()["records_accepted"]
-    assert before_day_four < killed_at < len(expected), "the kill must land during day 4"
+    assert before_day_four < killed_at < len(expected), (
+        "the kill must land during day 4"
+    )
 
     sandbox.configure(latency_ms=0)
     resumed = ct.run_job(job, mode="backfill", date_from=_day(1), date_to=_day(7))
-    assert resumed.status == "done"
     assert resumed.partitions_skipped == ["2024-03-01", "2024-03-02", "2024-03-03"]
-    assert canonical(sandbox.records()) == canonical(expected)
     assert resumed.total("skipped_sent") > 0
+    assert canonical(sandbox.records()) == canonical(expected)
+    # Batches the killed run sent without seeing an answer are held, not re-sent:
+    # they are pending with their reason, and the run says it is not complete.
+    held = resumed.total("in_doubt")
+    assert held <= 2 * 50
+    assert resumed.status == ("incomplete" if held else "done")
+    ledger = Ledger(ctjobs_home / "ledger.sqlite", "events")
+    pending = ledger.pending(resumed.run_id)
+    ledger.close()
+    assert pending.height == held
+    assert pending["reason"].str.starts_with("in doubt").all()
 
 
 def test_a_rerun_sends_nothing_twice(tmp_path: Path, sandbox: SandboxProcess) -> None:
@@ -110,8 +140,12 @@ def test_change_only_profiles_send_only_what_changed(
     assert record["profileData"]["City"] == "Atlantis"
 
 
-def test_replay_sends_the_fixed_records_once(tmp_path: Path, sandbox: SandboxProcess) -> None:
-    broken = events_job(tmp_path, name="replayed", where="eventName IN ('Charged', 'App Launched')")
+def test_replay_sends_the_fixed_records_once(
+    tmp_path: Path, sandbox: SandboxProcess
+) -> None:
+    broken = events_job(
+        tmp_path, name="replayed", where="eventName IN ('Charged', 'App Launched')"
+    )
     run = ct.run_job(broken)
     rejected = run.total("rejected_preflight")
     assert rejected > 0 and run.exit_code == 3
@@ -148,7 +182,9 @@ def _set_city(raw: pl.DataFrame, identity: str, city: str) -> pl.DataFrame:
     for row in rows:
         if row["identity"] == identity:
             props = dict(row["profileProps"])
-            member = dict.fromkeys(("member0", "member1", "member2", "member3", "member4"))
+            member = dict.fromkeys(
+                ("member0", "member1", "member2", "member3", "member4")
+            )
             props["City"] = {**member, "member5": city}
             row["profileProps"] = list(props.items())
     return pl.from_arrow(pa.Table.from_pylist(rows, schema=table.schema))

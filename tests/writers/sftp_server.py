@@ -3,10 +3,11 @@
     python sftp_server.py ROOT HOST_KEY USER [--port P] [--password PW]
                           [--authorized-keys FILE] [--crash-at-file N]
 
-It listens on 127.0.0.1 (a free port unless --port is given), prints ``READY <port>`` and serves SFTP
-chrooted to ROOT. With ``--crash-at-file N`` the process dies (as a killed server
-would) after writing half of the first block of the N-th file opened for writing,
-which leaves a partial file behind and drops the client's connection.
+It listens on 127.0.0.1 (a free port unless --port is given), prints
+``READY <port>`` and serves SFTP chrooted to ROOT. With ``--crash-at-file N`` the
+process dies, as a killed server would, after writing half of the first block of
+the N-th file opened for writing: a partial file stays and the client's
+connection drops.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _server_class(args: argparse.Namespace) -> type[asyncssh.SSHServer]:
             return args.password is not None
 
         def validate_password(self, username: str, password: str) -> bool:
-            return username == args.user and password == args.password
+            return bool(username == args.user and password == args.password)
 
         def public_key_auth_supported(self) -> bool:
             return args.authorized_keys is not None

@@ -482,9 +482,10 @@ def test_files_writer_writes_to_an_object_store_url() -> None:
     result = writer.write("profile", profile_records(3), context(None))
 
     store = fsspec.filesystem("memory")
-    found = sorted(path.rsplit("/", 1)[1] for path in store.ls("/imports/run"))
-    assert [name.rsplit(".", 1)[1] for name in found] == ["csv", "manifest"]
-    assert result.outputs == [f"memory://imports/run/{found[0]}"]
+    found = sorted(p.rsplit("/", 1)[1] for p in store.ls("/imports/run", detail=False))
+    csv_name, manifest_name = sorted(found, key=lambda name: name.endswith("manifest"))
+    assert csv_name.endswith(".csv") and manifest_name.endswith(".manifest")
+    assert result.outputs == [f"memory://imports/run/{csv_name}"]
     store.rm("/imports", recursive=True)
 
 
@@ -509,6 +510,42 @@ def test_upload_with_a_client_key(
     assert_same_records(delivered_rows(root), expected_rows(encoded))
     assert result.outputs[0].startswith(f"sftp://{USER}@127.0.0.1:{server.port}/shop-")
     assert ledger.unacked(encoded).height == 0
+
+
+def test_factory_builds_an_sftp_writer_from_the_job_file(
+    tmp_path: Path,
+    keys: Keys,
+    start_server: ServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    server = start_server(root)
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "import_key").write_bytes(keys.client.read_bytes())
+    pin(tmp_path / "known_hosts", server.port, keys.host_line)
+    monkeypatch.setenv("CLEVERTAP_ACCOUNT_ID", USER)
+    writer_table = {
+        "kind": "sftp",
+        "host": "127.0.0.1",
+        "port": server.port,
+        "key_path": "secrets/import_key",
+        "known_hosts": "known_hosts",
+        "remote_dir": "incoming",
+        "client_email": EMAIL,
+    }
+
+    writer = make_import_writer(job_spec(tmp_path, writer_table), out=None)
+    result = writer.write("profile", profile_records(3), context(None))
+
+    assert result.sent == 3
+    assert sorted(p.suffix for p in (root / "incoming").iterdir()) == [
+        ".csv",
+        ".manifest",
+    ]
+    assert result.outputs[0].startswith(
+        f"sftp://{USER}@127.0.0.1:{server.port}/incoming/"
+    )
 
 
 def test_upload_from_code_already_inside_an_event_loop(
@@ -600,6 +637,23 @@ def test_accept_unknown_host_pins_the_key_for_later_runs(
 
     second = sftp_writer(server, keys, known_hosts)
     assert second.write("profile", profile_records(3), context(None)).sent == 3
+
+
+def test_server_down_leaves_every_record_pending(
+    tmp_path: Path, keys: Keys, start_server: ServerFactory, ledger: Ledger
+) -> None:
+    server = start_server(tmp_path)
+    server.process.kill()
+    server.process.wait(timeout=5)
+    known_hosts = pin(tmp_path / "known_hosts", server.port, keys.host_line)
+    encoded = event_records(5)
+
+    result = sftp_writer(server, keys, known_hosts).write(
+        "event", encoded, context(ledger)
+    )
+
+    assert (result.sent, result.pending_count, result.files) == (0, 5, [])
+    assert ledger.unacked(encoded).height == 5
 
 
 def test_dropped_connection_leaves_pending_and_a_rerun_completes(

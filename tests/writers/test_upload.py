@@ -190,6 +190,7 @@ def test_a_malformed_record_is_isolated_by_splitting_its_batch(
     assert result.rejected.select("_source_row", "code").rows() == [(6, 400)]
     assert len(sandbox.records()) == 9
     assert ledger.unacked(encoded).height == 0
+    assert ledger.in_doubt("next-run") == {}
 
 
 # ---------------------------------------------------------------- faults
@@ -255,6 +256,7 @@ def test_wrong_credentials_stop_the_upload_and_acknowledge_nothing(
     assert "not-the-passcode-42" not in message
     assert "not-the-passcode-42" not in caplog.text
     assert ledger.unacked(encoded).height == 40
+    assert ledger.in_doubt("next-run") == {}
     assert sandbox.records() == []
 
 
@@ -272,6 +274,7 @@ def test_a_batch_that_always_fails_is_left_pending(
     assert (result.accepted, result.pending_count, result.retries) == (0, 30, 3)
     assert sorted(result.pending["_source_row"]) == list(range(30))
     assert ledger.unacked(encoded).height == 30
+    assert ledger.in_doubt("next-run") == {}
     assert "left pending after 2 attempts" in caplog.text
     assert "orders.csv row 0 to orders.csv row 9" in caplog.text
 
@@ -306,6 +309,22 @@ def test_a_rerun_sends_only_what_was_not_acknowledged(
     assert second.sent == first.pending_count
     assert first.accepted + second.accepted == 200
     assert canonical(sandbox.records()) == sent_records(encoded)
+
+
+def test_a_batch_cut_off_without_an_answer_stays_in_doubt(ledger: Ledger) -> None:
+    def crash(request: httpx.Request) -> httpx.Response:
+        if b"cust-12" in request.content:
+            raise RuntimeError("the process died mid-request")
+        return httpx.Response(200, json={"processed": 10, "unprocessed": []})
+
+    encoded = events(30)
+    with pytest.raises(RuntimeError):
+        mock_writer(crash, concurrency=1).write("event", encoded, context(ledger))
+
+    doubtful = ledger.in_doubt("next-run")
+    assert sorted(doubtful) == sorted(f"orders.csv#{i}#event" for i in range(10, 20))
+    assert set(doubtful.values()) == {RUN}
+    assert set(doubtful) <= set(ledger.unacked(encoded)["_record_key"])
 
 
 def test_write_works_inside_a_running_event_loop(sandbox: SandboxProcess) -> None:
