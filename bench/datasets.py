@@ -110,7 +110,7 @@ CSV_5M = ExportSet("csv-5m", "csv", 5_000_000, 1)
 
 def ensure(export: ExportSet) -> bool:
     """Generate `export` unless an intact copy is on disk; True if generated."""
-    if _intact(export):
+    if is_intact(export):
         log.info("reusing %s (%s)", export.name, _size_text(export.folder))
         return False
     shutil.rmtree(export.folder, ignore_errors=True)
@@ -131,7 +131,7 @@ def ensure(export: ExportSet) -> bool:
     return True
 
 
-def _intact(export: ExportSet) -> bool:
+def is_intact(export: ExportSet) -> bool:
     """True when the manifest matches the recipe and every file its recorded size."""
     manifest_path = export.folder / "manifest.json"
     if not manifest_path.exists():

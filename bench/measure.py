@@ -54,6 +54,11 @@ class Child:
     err_path: Path
     killed: bool = False
 
+    def running(self) -> bool:
+        """True while the child has not exited (it is not reaped here)."""
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, self.process.pid, flags) is None
+
     def kill(self) -> None:
         """SIGKILL the child at once, as a crash or an OOM killer would."""
         self.killed = True

@@ -30,11 +30,14 @@ async function main() {
   const records = recordsOf(process.argv.slice(2));
   const client = clientFor(process.env.SANDBOX_URL);
   const started = process.hrtime.bigint();
-  const answers = await client.upload(records, { batchSize: 100 });
+  const answered = await client.upload(records, { batchSize: 100 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  // The library unwraps a single answer from its array.
+  const answers = Array.isArray(answered) ? answered : [answered];
   const processed = answers.reduce((sum, answer) => sum + (answer.processed || 0), 0);
   const failed = answers.filter((answer) => answer.status !== "success").length;
-  console.log(JSON.stringify({ records: records.length, seconds, batches: answers.length, processed, failed }));
+  const batches = answers.length;
+  console.log(JSON.stringify({ records: records.length, seconds, batches, processed, failed }));
 }
 
 main().catch((error) => {

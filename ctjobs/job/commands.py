@@ -61,6 +61,31 @@ def register(app: typer.Typer) -> None:
             cli._fail(error)
         cli._report(summary, as_json)
 
+    schema_app = typer.Typer(
+        help="Look after a job's accepted schema.", no_args_is_help=True
+    )
+    app.add_typer(schema_app, name="schema")
+
+    @schema_app.command("accept")
+    def accept_schema_command(
+        job: cli.JobPath,
+        scope: Annotated[
+            str, typer.Option("--scope", help="source, outgoing or all.")
+        ] = "all",
+    ) -> None:
+        """Accept what the job's source and records look like now as their schema.
+
+        Use it after a `freeze` policy stopped a run and the change is wanted: the
+        next run records the current schema instead of stopping.
+        """
+        from ctjobs.monitor.accept import accept_schema
+
+        try:
+            scopes = accept_schema(job, scope)
+        except (CtjobsError, OSError) as error:
+            cli._fail(error)
+        typer.echo(f"accepted on the next run: {', '.join(scopes)}")
+
     @app.command()
     def replay(
         run_id: Annotated[

@@ -654,13 +654,20 @@ def _mapping(spec: RecordSpec, timezone: str) -> RecordMapping:
 def _profile_keys(encoded: pl.DataFrame) -> pl.DataFrame:
     """Key each profile by identity and content, so a changed profile is new work.
 
-    The digest is of the profile's JSON with its ``ts`` left out, so the same
-    properties sent at another time still count as unchanged.
+    The digest is of the profile's properties with its ``ts`` left out, so the same
+    properties sent at another time still count as unchanged. Floats are rounded to
+    nine decimals for the digest only: a sum computed in another order can differ in
+    its last bit, and that is not a change worth sending.
     """
-    data = (
-        encoded[PROFILE_DATA].struct.json_encode() if PROFILE_DATA in encoded else None
-    )
-    texts = data.to_list() if data is not None else [""] * encoded.height
+    texts = [""] * encoded.height
+    if PROFILE_DATA in encoded:
+        data = encoded.select(pl.col(PROFILE_DATA).struct.unnest())
+        rounded = data.with_columns(pl.col(pl.Float32, pl.Float64).round(9))
+        texts = (
+            rounded.select(pl.struct(pl.all()).struct.json_encode())
+            .to_series()
+            .to_list()
+        )
     digests = [hashlib.blake2b(t.encode(), digest_size=12).hexdigest() for t in texts]
     identity = (
         encoded["identity"].fill_null("") if "identity" in encoded else pl.lit("")

@@ -296,6 +296,10 @@ class WriterSpec(_Model):
     out: str | None = Field(None, description="folder or URL for import files")
     client_email: str | None = None
     max_file_bytes: int = Field(1024**3, description="split CSVs above this size")
+    manifest_type_case: Literal["lower", "upper"] = Field(
+        "lower",
+        description="spelling of the manifest's type: event/profile or EVENT/PROFILE",
+    )
 
 
 class JobSpec(_Model):

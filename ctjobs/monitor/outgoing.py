@@ -109,7 +109,7 @@ def watch_outgoing(
     }
     changes = _changes(spec, before, now)
     enforce(
-        changes, spec.name, f"run `ctjobs schema accept {spec.name} --scope outgoing`"
+        changes, spec.name, "run `ctjobs schema accept <job file> --scope outgoing`"
     )
     notes = [c.note() for c in changes]
     discarded = [c for c in changes if c.policy == "discard"]

@@ -50,7 +50,7 @@ def watch_source(
         Change(kind, name, old, new, policy_for(spec, kind), "column")
         for kind, name, old, new in compare(before, schema)
     ]
-    enforce(changes, spec.name, f"run `ctjobs schema accept {spec.name}`")
+    enforce(changes, spec.name, "run `ctjobs schema accept <job file>`")
     dropped = [
         c.column for c in changes if c.policy == "discard" and c.kind != "removed"
     ]

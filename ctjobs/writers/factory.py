@@ -16,6 +16,13 @@ def make_writer(
 ) -> Writer:
     """The writer for `spec`; a dry run always writes request bodies to files."""
     config = spec.writer
+    if dry_run and config.kind in {"sftp", "files"}:
+        # A dry run of an import job writes the import files locally, uploads nothing.
+        from ctjobs.writers.sftp import make_import_writer
+
+        local = config.model_copy(update={"kind": "files", "out": None})
+        folder = Path(out) if out else run_dir / "imports"
+        return make_import_writer(spec.model_copy(update={"writer": local}), out=folder)
     if dry_run or config.kind == "dry-run":
         folder = Path(out) if out else run_dir / "bodies"
         return DryRunWriter(

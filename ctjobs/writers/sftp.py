@@ -543,10 +543,7 @@ class ImportWriter:
         context: WriteContext,
     ) -> WriteResult:
         if context.dry_run:
-            log.info(
-                "dry run: built %d import file(s), delivered none", len(deliveries)
-            )
-            return WriteResult()
+            return self._dry_run(stem, files, deliveries)
         ledger_path = context.ledger.path if context.ledger is not None else None
         register = DeliveredFiles(ledger_path, context.job)
         done: dict[str, str] = {}
@@ -566,6 +563,20 @@ class ImportWriter:
         finally:
             register.close()
         return self._result(files, done)
+
+    def _dry_run(
+        self, stem: str, files: ImportFiles, deliveries: list[Delivery]
+    ) -> WriteResult:
+        """Build the files; a local folder gets them to look at, nothing else does."""
+        if not isinstance(self.target, FileTarget):
+            log.info("dry run: built %d import file(s), sent none", len(deliveries))
+            return WriteResult()
+        written: dict[str, str] = {}
+        self.target.deliver(
+            stem, deliveries, lambda d: written.update({d.part.name: "written"})
+        )
+        result = self._result(files, written)
+        return WriteResult(files=result.files, outputs=result.outputs)
 
     def _undelivered(
         self,

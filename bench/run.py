@@ -1,0 +1,280 @@
+"""``make bench``: every benchmark of ctjobs, one after the other, into BENCHMARKS.md.
+
+Sections, in the order they run (the most telling first, so a tight budget skips
+the least): export files to request bodies at 1M Parquet rows (with the floor,
+pandas, a profile and the proposed fixes), upload throughput, resume cost, the
+bigger Parquet windows (5M, 20M), backfill memory (1M, 10M) and gzipped CSV (1M,
+5M). Generated exports are kept under ``bench/data/exports`` for the next run;
+``--clean-data`` removes them at the end.
+
+    python -m bench.run [--budget-minutes 19] [--clean-data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import datasets, report
+from bench.backfill import measure_backfill
+from bench.datasets import (
+    CSV_1M,
+    CSV_5M,
+    DATA,
+    EXPORTS,
+    PARQUET_1M,
+    PARQUET_WEEKS,
+    ExportSet,
+    Window,
+)
+from bench.exports import (
+    ExportCase,
+    ctjobs_out,
+    failure,
+    last_json,
+    measure_ctjobs,
+    measure_floor,
+    measure_pandas,
+)
+from bench.jobs import enrichment_job
+from bench.measure import REPO, measure, python_command
+from bench.resume import RECORDS as RESUME_RECORDS
+from bench.resume import measure_resume
+from bench.session import Session, folder_digest
+from bench.uploads import (
+    CTJOBS_RECORDS,
+    NODE_RECORDS,
+    measure_ctjobs_upload,
+    measure_node_upload,
+    node_bodies,
+)
+
+log = logging.getLogger("bench")
+
+# Seconds per million rows, before this run has measured its own.
+FIRST_GUESS = {"generate parquet": 8.0, "generate csv": 22.0, "ctjobs": 25.0}
+SAFETY = 1.25
+
+
+class Bench:
+    """The run's session, its results so far and the rates it has measured."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.rates = dict(FIRST_GUESS)
+        self.results: dict[str, Any] = {
+            "datasets": {},
+            "exports": [],
+            "pandas": {},
+            "backfill": [],
+            "notes": session.notes,
+        }
+        self.tiers = Path()
+
+    def estimate(self, what: str, rows: int) -> float:
+        """Seconds `what` should take for `rows` rows, with a margin."""
+        return self.rates[what] * rows / 1e6 * SAFETY + 5
+
+    def export_set(self, export: ExportSet) -> bool:
+        """Make sure `export` is on disk; False if the budget could not afford it."""
+        rows = export.rows_per_week * export.weeks
+        what = f"generate {export.fmt}"
+        if not datasets.is_intact(export):
+            if not self.session.affordable(self.estimate(what, rows), export.name):
+                return False
+        started = time.perf_counter()
+        generated = datasets.ensure(export)
+        seconds = time.perf_counter() - started
+        if generated:
+            self.rates[what] = seconds / rows * 1e6
+        self.results["datasets"][export.name] = {
+            "rows": rows,
+            "generated": generated,
+            "seconds": seconds,
+            "bytes": datasets.disk_use(export.folder),
+        }
+        return True
+
+    def export_case(self, case: ExportCase, *, keep: bool = False) -> dict[str, Any]:
+        """Floor and ctjobs over one window of exports, if the budget allows."""
+        rows = case.window.rows
+        estimate = self.estimate("ctjobs", rows) * 1.2
+        entry: dict[str, Any] = {"label": case.label, "fmt": case.fmt, "rows": rows}
+        if not self.session.affordable(estimate, f"export case {case.label}"):
+            entry["skipped"] = True
+            self.results["exports"].append(entry)
+            return entry
+        job = enrichment_job(f"export-{case.slug}", [case.window.export.glob], self.tiers)
+        entry["floor"] = measure_floor(self.session, case)
+        entry["ctjobs"] = measure_ctjobs(self.session, case, job, keep=keep)
+        if "seconds" in entry["ctjobs"] and case.fmt == "parquet":
+            self.rates["ctjobs"] = entry["ctjobs"]["seconds"] / rows * 1e6
+        entry["job"] = str(job.relative_to(REPO))
+        self.results["exports"].append(entry)
+        log.info("%s: %s", case.label, _brief(entry))
+        return entry
+
+    def pandas(self, case: ExportCase) -> None:
+        """The row-by-row baseline over the first rows of `case`."""
+        if self.session.affordable(60, f"pandas over {case.label}"):
+            figures = measure_pandas(self.session, case, self.tiers)
+            self.results["pandas"][case.fmt] = figures
+            log.info("pandas %s: %s", case.fmt, _brief(figures))
+
+    def profile_and_fixes(self, case: ExportCase, plain: dict[str, Any]) -> None:
+        """The 1M profile, then the same run with the proposed fixes, compared."""
+        job = REPO / plain["job"]
+        seconds = plain["ctjobs"].get("seconds", 30)
+        if self.session.affordable(3 * seconds + 10, "profile of the 1M run"):
+            self.results["hotspots"] = self._hotspots(job)
+        if self.session.affordable(seconds + 10, "run with the proposed fixes"):
+            fixed = self._prototype(case, job)
+            fixed["identical"] = fixed.get("digest") == plain["ctjobs"].get("digest")
+            self.results["prototype"] = fixed
+        self.session.discard(ctjobs_out(self.session, case))
+
+    def _hotspots(self, job: Path) -> dict[str, Any]:
+        out = self.session.folder("out", "hotspots")
+        report_path = self.session.scratch / "hotspots.json"
+        run = measure(
+            python_command("bench.hotspots", job, out, report_path, "--top", 15),
+            env=self.session.env("hotspots"),
+            logs=self.session.folder("logs", "hotspots"),
+            timeout_s=max(self.session.remaining(), 1),
+        )
+        self.session.discard(out)
+        if not run.ok:
+            return failure(run, "profile")
+        loaded: dict[str, Any] = json.loads(report_path.read_text())
+        return loaded
+
+    def _prototype(self, case: ExportCase, job: Path) -> dict[str, Any]:
+        out = self.session.folder("out", "prototype")
+        run = measure(
+            python_command("bench.prototype", job, out),
+            env=self.session.env("prototype"),
+            logs=self.session.folder("logs", "prototype"),
+            timeout_s=max(self.session.remaining(), 1),
+        )
+        if not run.ok:
+            return failure(run, "prototype")
+        summary = last_json(run.stdout)
+        figures = {
+            "seconds": run.seconds,
+            "rows_per_s": case.window.rows / run.seconds,
+            "peak_rss_mib": run.peak_rss_mib,
+            "timings": summary["timings"],
+            "digest": folder_digest(out),
+        }
+        self.session.discard(out)
+        return figures
+
+    def uploads(self) -> None:
+        """ctjobs and CleverTap's Node.js library against the 500 ms sandbox."""
+        if not self.session.affordable(90, "upload throughput"):
+            return
+        rows = datasets.ensure_upload_rows(PARQUET_1M, CTJOBS_RECORDS)
+        ctjobs = measure_ctjobs_upload(self.session, rows, self.tiers)
+        log.info("upload ctjobs: %s", _brief(ctjobs))
+        node: dict[str, Any] = {"error": "skipped: budget"}
+        if self.session.affordable(NODE_RECORDS / 150 + 20, "Node.js upload"):
+            few = datasets.ensure_upload_rows(PARQUET_1M, NODE_RECORDS)
+            node = measure_node_upload(
+                self.session, node_bodies(self.session, few, self.tiers)
+            )
+            log.info("upload node: %s", _brief(node))
+        self.results["upload"] = {"ctjobs": ctjobs, "node": node}
+
+    def resume(self) -> None:
+        """Uninterrupted, killed and resumed 1M-record uploads."""
+        estimate = 3 * self.estimate("ctjobs", RESUME_RECORDS) + 60
+        if not self.session.affordable(estimate, "resume cost"):
+            return
+        rows = datasets.ensure_upload_rows(PARQUET_WEEKS, RESUME_RECORDS)
+        self.results["resume"] = measure_resume(self.session, rows, self.tiers)
+        log.info("resume: %s", _brief(self.results["resume"]))
+
+    def backfill(self, label: str, window: Window) -> None:
+        """A dry-run backfill of `window`, for its peak memory."""
+        if not self.session.affordable(
+            self.estimate("ctjobs", window.rows), f"backfill {label}"
+        ):
+            return
+        name = f"backfill-{window.export.name}"
+        job = enrichment_job(name, [window.export.glob], self.tiers)
+        figures = measure_backfill(self.session, label, window, job)
+        self.results["backfill"].append({"label": label, "rows": window.rows, **figures})
+        log.info("backfill %s: %s", label, _brief(figures))
+
+
+def run_all(bench: Bench) -> None:
+    """Every section, in order of how much it tells."""
+    if not bench.export_set(PARQUET_1M):
+        return
+    bench.tiers = datasets.ensure_tiers(PARQUET_1M)
+    first = ExportCase("Parquet 1M", Window(PARQUET_1M, 1))
+    plain = bench.export_case(first, keep=True)
+    bench.pandas(first)
+    bench.profile_and_fixes(first, plain)
+    bench.uploads()
+    if bench.export_set(PARQUET_WEEKS):
+        bench.resume()
+        bench.export_case(ExportCase("Parquet 5M", Window(PARQUET_WEEKS, 1)))
+        bench.export_case(ExportCase("Parquet 20M", Window(PARQUET_WEEKS, 4)))
+        bench.backfill("1M", Window(PARQUET_1M, 1))
+        bench.backfill("10M", Window(PARQUET_WEEKS, 2))
+    if bench.export_set(CSV_1M):
+        csv_first = ExportCase("CSV 1M", Window(CSV_1M, 1))
+        bench.export_case(csv_first)
+        bench.pandas(csv_first)
+    if bench.export_set(CSV_5M):
+        bench.export_case(ExportCase("CSV 5M", Window(CSV_5M, 1)))
+
+
+def _brief(figures: dict[str, Any]) -> str:
+    """A short log line of a result's headline numbers."""
+    keys = ("error", "seconds", "rows_per_s", "rate", "peak_rss_mib")
+    flat = {k: v for k, v in figures.items() if k in keys}
+    for name in ("floor", "ctjobs"):
+        if isinstance(figures.get(name), dict):
+            flat[name] = _brief(figures[name])
+    return json.dumps(flat, default=lambda v: round(v, 1))
+
+
+def main() -> None:
+    """Run the benchmarks within the budget and write BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget-minutes", type=float, default=19.0)
+    parser.add_argument(
+        "--clean-data", action="store_true", help="remove generated exports at the end"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    scratch = Path(tempfile.mkdtemp(prefix="ctjobs-bench-"))
+    session = Session(scratch, args.budget_minutes * 60)
+    bench = Bench(session)
+    bench.results["machine"] = report.machine()
+    try:
+        run_all(bench)
+    finally:
+        bench.results["total_seconds"] = session.elapsed()
+        bench.results["cache_bytes"] = datasets.disk_use(EXPORTS)
+        shutil.rmtree(scratch, ignore_errors=True)
+        if args.clean_data:
+            shutil.rmtree(EXPORTS, ignore_errors=True)
+            bench.results["cache_removed"] = True
+        DATA.mkdir(parents=True, exist_ok=True)
+        (DATA / "results.json").write_text(json.dumps(bench.results, indent=1))
+        report.write(bench.results, REPO / "BENCHMARKS.md")
+        log.info("wrote BENCHMARKS.md in %.0f s", session.elapsed())
+
+
+if __name__ == "__main__":
+    main()
