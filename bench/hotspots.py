@@ -47,7 +47,12 @@ def profile_run(job: Path, out: Path, top: int) -> list[dict[str, Any]]:
         calls, _, own, total, _ = entry
         where = f"{Path(file).name}:{line}" if line else file
         rows.append(
-            {"function": f"{name} ({where})", "calls": calls, "own": own, "total": total}
+            {
+                "function": f"{name} ({where})",
+                "calls": calls,
+                "own": own,
+                "total": total,
+            }
         )
     return sorted(rows, key=lambda row: row["own"], reverse=True)[:top]
 

@@ -1,18 +1,20 @@
 """Timing one child process and reading its own peak memory.
 
-`os.wait4` returns the resource usage of exactly the child it reaps, so each
-measurement gets its own peak resident set size, which ``RUSAGE_CHILDREN`` would
-mix with every earlier child's.
+Each command runs under GNU time (``/usr/bin/time -f %M``), which reports the peak
+resident set size of exactly that command. Reading ``ru_maxrss`` of a child of
+this process instead would not do: Linux carries the high-water mark of the
+forked parent image across ``exec``, so every child would report at least the
+benchmark driver's own size.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
 
 
 @dataclass
@@ -27,7 +30,7 @@ class Measurement:
     """What one child process took: wall time, peak memory, how it ended, its output."""
 
     seconds: float
-    peak_rss_mib: float
+    peak_rss_mib: float | None
     returncode: int
     stdout: str
     stderr: str
@@ -52,17 +55,18 @@ class Child:
     started: float
     out_path: Path
     err_path: Path
+    rusage_path: Path
     killed: bool = False
 
     def running(self) -> bool:
-        """True while the child has not exited (it is not reaped here)."""
-        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
-        return os.waitid(os.P_PID, self.process.pid, flags) is None
+        """True while the child has not exited."""
+        return self.process.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the child at once, as a crash or an OOM killer would."""
+        """SIGKILL the command at once, as a crash or an OOM killer would."""
         self.killed = True
-        os.kill(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def python_command(module: str, *args: object) -> list[str]:
@@ -76,42 +80,50 @@ def ctjobs_command(*args: object) -> list[str]:
 
 
 def start(command: Sequence[str], *, env: Mapping[str, str], logs: Path) -> Child:
-    """Start `command` with its output in files under `logs`."""
+    """Start `command` under GNU time, in its own process group, output in `logs`."""
     logs.mkdir(parents=True, exist_ok=True)
     out_path, err_path = logs / "stdout.txt", logs / "stderr.txt"
+    rusage_path = logs / "peak-rss-kib.txt"
+    timed = [GNU_TIME, "-f", "%M", "-o", str(rusage_path)] if GNU_TIME else []
     with out_path.open("wb") as out, err_path.open("wb") as err:
         process = subprocess.Popen(
-            list(command), stdout=out, stderr=err, env=dict(env), cwd=REPO
+            [*timed, *command],
+            stdout=out,
+            stderr=err,
+            env=dict(env),
+            cwd=REPO,
+            start_new_session=True,
         )
-    return Child(process, time.perf_counter(), out_path, err_path)
+    return Child(process, time.perf_counter(), out_path, err_path, rusage_path)
 
 
 def finish(child: Child, *, timeout_s: float) -> Measurement:
     """Wait for `child` (killing it after `timeout_s`) and measure it."""
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child.process.pid, signal.SIGKILL)
-
-    timer = threading.Timer(timeout_s, expire)
-    timer.start()
+    timed_out = False
     try:
-        _, status, usage = os.wait4(child.process.pid, 0)
-    finally:
-        timer.cancel()
+        child.process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        child.kill()
+        child.process.wait()
     seconds = time.perf_counter() - child.started
-    child.process.returncode = os.waitstatus_to_exitcode(status)
     return Measurement(
         seconds=seconds,
-        peak_rss_mib=usage.ru_maxrss / 1024,
+        peak_rss_mib=_peak_mib(child.rusage_path),
         returncode=child.process.returncode,
         stdout=child.out_path.read_text(errors="replace"),
         stderr=child.err_path.read_text(errors="replace"),
-        timed_out=expired.is_set(),
-        killed=child.killed,
+        timed_out=timed_out,
+        killed=child.killed and not timed_out,
     )
+
+
+def _peak_mib(path: Path) -> float | None:
+    """The KiB figure GNU time wrote last in `path`, in MiB; None if there is none."""
+    if not path.exists():
+        return None
+    lines = path.read_text().split()
+    return int(lines[-1]) / 1024 if lines and lines[-1].isdigit() else None
 
 
 def measure(

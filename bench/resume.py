@@ -52,11 +52,15 @@ def drive(
 ) -> dict[str, Any]:
     """One run of `job` through `bench.drive`; its summary, time and memory."""
     summary_path = session.scratch / f"{name}-{'fresh' if fresh else 'again'}.json"
-    env = sandbox_env(session, name, sandbox) if fresh else session.env(
-        name,
-        fresh=False,
-        CLEVERTAP_ACCOUNT_ID=sandbox.account_id,
-        CLEVERTAP_PASSCODE=sandbox.passcode,
+    env = (
+        sandbox_env(session, name, sandbox)
+        if fresh
+        else session.env(
+            name,
+            fresh=False,
+            CLEVERTAP_ACCOUNT_ID=sandbox.account_id,
+            CLEVERTAP_PASSCODE=sandbox.passcode,
+        )
     )
     limit_s = max(session.remaining(), 1)
     watch = killer(sandbox, kill_at, limit_s) if kill_at is not None else None

@@ -85,9 +85,10 @@ class Bench:
         """Make sure `export` is on disk; False if the budget could not afford it."""
         rows = export.rows_per_week * export.weeks
         what = f"generate {export.fmt}"
-        if not datasets.is_intact(export):
-            if not self.session.affordable(self.estimate(what, rows), export.name):
-                return False
+        estimate = self.estimate(what, rows)
+        intact = datasets.is_intact(export)
+        if not intact and not self.session.affordable(estimate, export.name):
+            return False
         started = time.perf_counter()
         generated = datasets.ensure(export)
         seconds = time.perf_counter() - started
@@ -110,7 +111,9 @@ class Bench:
             entry["skipped"] = True
             self.results["exports"].append(entry)
             return entry
-        job = enrichment_job(f"export-{case.slug}", [case.window.export.glob], self.tiers)
+        job = enrichment_job(
+            f"export-{case.slug}", [case.window.export.glob], self.tiers
+        )
         entry["floor"] = measure_floor(self.session, case)
         entry["ctjobs"] = measure_ctjobs(self.session, case, job, keep=keep)
         if "seconds" in entry["ctjobs"] and case.fmt == "parquet":
@@ -209,7 +212,9 @@ class Bench:
         name = f"backfill-{window.export.name}"
         job = enrichment_job(name, [window.export.glob], self.tiers)
         figures = measure_backfill(self.session, label, window, job)
-        self.results["backfill"].append({"label": label, "rows": window.rows, **figures})
+        self.results["backfill"].append(
+            {"label": label, "rows": window.rows, **figures}
+        )
         log.info("backfill %s: %s", label, _brief(figures))
 
 

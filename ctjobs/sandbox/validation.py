@@ -312,7 +312,8 @@ def _check_text(prop: str, value: str) -> Rejection | None:
         return Rejection(
             522, f"Value of {_show(prop)} is longer than {MAX_VALUE_BYTES} bytes."
         )
-    if value.startswith("$D_") and not _is_digits(value[3:]):
+    # Dates before 1970 (a birth date, say) are negative epoch seconds.
+    if value.startswith("$D_") and not _is_digits(value[3:].removeprefix("-")):
         return Rejection(
             512, f"Date {_show(value)} of {_show(prop)} is not $D_<epoch>."
         )
