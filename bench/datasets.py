@@ -147,9 +147,10 @@ def ensure_tiers(export: ExportSet = PARQUET_1M) -> Path:
     """The tier lookup: about 70 % of the users seen in `export`, each with a tier.
 
     Every set shares the seed and so the same users; those left out get the job's
-    default tier, as customers missing from a real lookup table would.
+    default tier, as customers missing from a real lookup table would. The file
+    lives in the set's folder, so regenerating the set replaces it.
     """
-    path = EXPORTS / "tiers.csv"
+    path = export.folder / "tiers.csv"
     if path.exists():
         return path
     identities = pl.concat(
@@ -170,7 +171,7 @@ def ensure_upload_rows(export: ExportSet, records: int) -> Path:
     Sendable: not the reserved ``App Launched`` event and with an identity, so every
     row becomes one record and the upload benchmarks send exactly `records`.
     """
-    path = DATA / "uploads" / f"{export.name}-first-{records}.parquet"
+    path = export.folder / "uploads" / f"first-{records}.parquet"
     if path.exists():
         return path
     frames, gathered = [], 0

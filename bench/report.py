@@ -127,8 +127,8 @@ whole run took **{results["total_seconds"] / 60:.1f} minutes**. Do not edit: run
 | ctjobs commit | `{m["commit"]}` |
 | load average at start (1, 5, 15 min) | {load} |
 
-Every figure comes from its own child process (wall time; peak RSS from `wait4` of
-that child). The machine was shared with other work during this run, so single
+Every figure comes from its own child process (wall time measured around it; peak
+RSS of exactly that process from GNU time's `%M`). The machine was shared with other work during this run, so single
 figures are noisy; ratios between figures of the same run are what count.
 """
 
@@ -316,7 +316,8 @@ def resume_section(results: Results) -> str:
     extra = None
     if all("seconds" in r for r in (whole, killed, again)):
         extra = killed["seconds"] + again["seconds"] - whole["seconds"]
-    missing = resume["records"] - resume["stored_after_resume"]
+    stored = resume["stored_after_resume"]
+    twice = max(stored - resume["records"], 0)
     return f"""## 3. Resume cost (sandbox answering in {RESUME_LATENCY_MS} ms)
 
 {resume["records"]:,} records (the first sendable rows of the 5M week), sent by
@@ -346,9 +347,11 @@ pending by the job's default `in_doubt = "hold"` (never sent twice).
         )
     }
 
-- stored by the sandbox at the kill: {num(killed.get("stored_at_kill"))}; after the
-  resumed run: {num(resume["stored_after_resume"])} ({num(missing)} held in doubt,
-  none twice).
+- stored by the sandbox when the kill was sent: {num(killed.get("stored_at_kill"))};
+  once the requests in flight had been answered: {num(killed.get("settled"))} (those
+  are the in-doubt records: they landed, but the killed run never saw the answer);
+  after the resumed run: {num(stored)} of {resume["records"]:,}, so at least
+  {num(twice)} stored twice.
 - resumed run: **{num(_get(again, "seconds"), 1)} s** against
   **{num(_get(whole, "seconds"), 1)} s** uninterrupted; time spent skipping
   acknowledged records: **{num(_get(again, "skip_seconds"), 2)} s**; killed +
@@ -490,6 +493,8 @@ def _split_table(split: Results) -> str:
     rows = []
     for event, seconds in sorted(split["seconds"].items()):
         count = split["records"].get(event, 0)
+        if not count:
+            continue
         cells = [
             f"{num(seconds.get(s), 2)} ({num(1e6 * seconds.get(s, 0) / max(count, 1), 1)})"
             for s in steps

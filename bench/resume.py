@@ -25,16 +25,24 @@ RECORDS = 1_000_000
 LATENCY_MS = 20
 KILL_SHARE = 0.5
 POLL_S = 0.1
+SETTLE_S = 2.0
 
 
-def killer(sandbox: SandboxProcess, stored: int, limit_s: float) -> Any:
-    """A watcher that SIGKILLs the run once the sandbox has stored `stored` records."""
+def killer(
+    sandbox: SandboxProcess, stored: int, limit_s: float, seen: dict[str, int]
+) -> Any:
+    """A watcher that SIGKILLs the run once the sandbox has stored `stored` records.
+
+    The count it saw at the kill goes into ``seen["stored"]``.
+    """
 
     def watch(child: Child) -> None:
         deadline = time.monotonic() + limit_s
         while child.running() and time.monotonic() < deadline:
-            if sandbox.stats()["records_accepted"] >= stored:
+            count = sandbox.stats()["records_accepted"]
+            if count >= stored:
                 child.kill()
+                seen["stored"] = count
                 return
             time.sleep(POLL_S)
 
@@ -49,6 +57,7 @@ def drive(
     *,
     fresh: bool = True,
     kill_at: int | None = None,
+    seen: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """One run of `job` through `bench.drive`; its summary, time and memory."""
     summary_path = session.scratch / f"{name}-{'fresh' if fresh else 'again'}.json"
@@ -63,7 +72,9 @@ def drive(
         )
     )
     limit_s = max(session.remaining(), 1)
-    watch = killer(sandbox, kill_at, limit_s) if kill_at is not None else None
+    watch = None
+    if kill_at is not None:
+        watch = killer(sandbox, kill_at, limit_s, seen if seen is not None else {})
     run = measure(
         python_command("bench.drive", job, summary_path),
         env=env,
@@ -95,16 +106,20 @@ def measure_resume(session: Session, rows: Path, tiers: Path) -> dict[str, Any]:
         job = enrichment_job("resume", [str(rows)], tiers, upload_writer(sandbox.url))
         whole = drive(session, job, sandbox, "resume-whole")
         sandbox.reset()
+        seen: dict[str, int] = {}
+        kill_at = int(RECORDS * KILL_SHARE)
         killed = drive(
-            session, job, sandbox, "resume-killed", kill_at=int(RECORDS * KILL_SHARE)
+            session, job, sandbox, "resume-killed", kill_at=kill_at, seen=seen
         )
-        stored_at_kill = sandbox.stats()["records_accepted"]
+        # Requests in flight at the kill are still answered, and stored.
+        time.sleep(SETTLE_S)
+        settled = sandbox.stats()["records_accepted"]
         resumed = drive(session, job, sandbox, "resume-killed", fresh=False)
         stored = sandbox.stats()["records_accepted"]
     return {
         "records": RECORDS,
         "uninterrupted": whole,
-        "killed": killed | {"stored_at_kill": stored_at_kill},
+        "killed": killed | {"stored_at_kill": seen.get("stored"), "settled": settled},
         "resumed": resumed,
         "stored_after_resume": stored,
     }

@@ -68,10 +68,12 @@ class Credentials:
 def load_credentials(secrets_file: str | Path | None = None) -> Credentials:
     """Credentials from the environment, then from `secrets_file` for what is unset.
 
+    The secrets file defaults to ``$CTJOBS_SECRETS_FILE`` when that is set.
     A secrets file may be TOML (``CLEVERTAP_ACCOUNT_ID = "..."`` at the top level,
     or ``account_id`` / ``passcode`` under a ``[clevertap]`` table) or dotenv-style
     ``KEY=VALUE`` lines. The environment wins over the file.
     """
+    secrets_file = secrets_file or os.environ.get("CTJOBS_SECRETS_FILE") or None
     found = dict(read_secrets_file(secrets_file)) if secrets_file else {}
     for name in (ACCOUNT_ID_VARIABLE, PASSCODE_VARIABLE):
         if os.environ.get(name):

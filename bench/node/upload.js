@@ -17,10 +17,10 @@ function recordsOf(paths) {
 }
 
 function clientFor(url) {
-  const client = new CleverTap(
+  const client = CleverTap.init(
     process.env.CLEVERTAP_ACCOUNT_ID,
     process.env.CLEVERTAP_PASSCODE,
-    "in1",
+    CleverTap.REGIONS.INDIA,
   );
   client.api.apiEndpoint = `${url}/1`;
   return client;

@@ -487,13 +487,14 @@ class Runner:
             counts.written += sum(int(str(f.get("records", 0))) for f in result.files)
         summary.bodies += result.batches if context.dry_run else 0
         summary.outputs.extend(result.outputs)
+        if not context.dry_run or result.batches == 0:
+            summary.files_written.extend(result.files)
         summary.count_reasons(
             list(zip(result.rejected["code"], result.rejected["reason"], strict=True))
         )
         if result.pending is not None and result.pending.height:
-            self.ledger.add_pending(
-                context.run_id, result.pending, "retry budget spent"
-            )
+            reason = "not delivered (retries spent or connection lost); re-run to send"
+            self.ledger.add_pending(context.run_id, result.pending, reason)
         if (
             record_spec.kind == PROFILE
             and record_spec.change_only

@@ -63,6 +63,7 @@ class RunSummary:
     partitions_skipped: list[str] = field(default_factory=list)
     replayed: dict[str, int] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
+    files_written: list[dict[str, Any]] = field(default_factory=list)
     bodies: int = 0
     schema_changes: list[dict[str, Any]] = field(default_factory=list)
     steps: dict[str, list[str]] = field(default_factory=dict)
@@ -156,6 +157,12 @@ class RunSummary:
             out.append(f"  schema {change.get('kind')}: {change.get('message')}")
         if self.bodies:
             out.append(f"  request bodies written: {self.bodies}")
+        elif self.files_written:
+            for entry in self.files_written:
+                status = entry.get("status", "written")
+                out.append(
+                    f"  {status:<17} {entry.get('records', 0):>8} records  {entry.get('path')}"
+                )
         if self.outputs:
             shown = (
                 self.outputs if len(self.outputs) <= 3 else [*self.outputs[:3], "..."]
