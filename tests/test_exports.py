@@ -144,3 +144,19 @@ def test_conflicting_types_widen_or_fail_naming_both_files(tmp_path: Path) -> No
 def test_missing_files_say_so(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no export files match"):
         ct.read_export(str(tmp_path / "nothing-*.csv.gz"))
+
+
+def test_declared_types_win_and_unreadable_cells_are_named(tmp_path: Path) -> None:
+    path = write_csv_gz(
+        tmp_path / "a-1-Charged-20240301-0-0.csv.gz",
+        HEADER + "20240301091500,Charged,a,,0042,7\n20240301091500,Charged,b,,12,x7\n",
+    )
+    frame = ct.read_export(
+        str(path), schema_overrides={"eventProps.Amount": pl.Float64()}
+    )
+    assert frame["eventProps.Amount"].to_list() == [42.0, 12.0]
+    with pytest.raises(SourceError) as error:
+        ct.read_export(str(path), schema_overrides={"eventProps.Ref": pl.Int64()})
+    message = str(error.value)
+    assert str(path) in message and "row 1" in message
+    assert "'eventProps.Ref'" in message and "'x7'" in message

@@ -151,6 +151,8 @@ def open_export(
         frames = _type_text_frames(frames, overrides)
     schema, conflicts = union_schema(frames, files, widening)
     frame = pl.concat([_conform(lf, schema) for lf in frames], how="vertical")
+    frame = _declared(frame, overrides)
+    schema = dict(frame.collect_schema())
     frame = _normalise(frame, schema, timezone, overrides)
     log.info("scanned %d export file(s), %d column(s)", len(files), len(schema))
     return ExportScan(frame, files, dict(frame.collect_schema()), conflicts)
@@ -345,7 +347,6 @@ def _type_text_frames(
             values = texts.select(pl.col(c).drop_nulls()).collect().to_series()
             decoded = values.str.json_decode(infer_schema_length=None)
             types[c] = decoded.dtype
-    types.update(overrides)
     return [_cast_text(lf, types) for lf in frames]
 
 
@@ -375,6 +376,56 @@ def _cast_text(lf: pl.LazyFrame, types: Mapping[str, pl.DataType]) -> pl.LazyFra
         else:
             casts.append(text.cast(dtype, strict=False).alias(column))
     return lf.with_columns(casts) if casts else lf
+
+
+def _convert(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """`column` as `target`, null where a value does not convert."""
+    value = pl.col(column)
+    if source != pl.String:
+        return value.cast(target, strict=False)
+    text = value.str.strip_chars()
+    if target == pl.Boolean:
+        lowered = text.str.to_lowercase()
+        truthy = lowered.is_in(["true", "1", "yes"])
+        falsy = lowered.is_in(["false", "0", "no"])
+        return pl.when(truthy).then(True).when(falsy).then(False)
+    if isinstance(target, pl.Date):
+        return text.str.to_date(strict=False)
+    if isinstance(target, pl.Datetime):
+        return text.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+    if target.is_nested():
+        return text.str.json_decode(target)
+    return text.cast(target, strict=False)
+
+
+def _declared(lf: pl.LazyFrame, overrides: Mapping[str, pl.DataType]) -> pl.LazyFrame:
+    """Apply the job's declared types; a value that does not fit stops the read.
+
+    A declared type is a promise about the data, so a cell that breaks it is
+    reported with its file, row and column instead of quietly becoming null.
+    """
+    schema = lf.collect_schema()
+    wanted = {c: t for c, t in overrides.items() if c in schema and schema[c] != t}
+    if not wanted:
+        return lf
+    converted = {c: _convert(c, schema[c], t).alias(c) for c, t in wanted.items()}
+    for column, expr in converted.items():
+        broken = (
+            lf.filter(pl.col(column).is_not_null() & expr.is_null())
+            .select(SOURCE_FILE, SOURCE_ROW, pl.col(column).cast(pl.String))
+            .head(3)
+            .collect()
+        )
+        if broken.height:
+            cells = "; ".join(
+                f"{file} row {row}: {value!r}" for file, row, value in broken.rows()
+            )
+            message = (
+                f"column {column!r} is declared {wanted[column]} but does not read as "
+                f"one at {cells}; fix the data or the type in schema_overrides"
+            )
+            raise SourceError(message)
+    return lf.with_columns(converted.values())
 
 
 def union_schema(
