@@ -2,7 +2,10 @@
 
 Each export set is written week by week with `ctjobs.samples.generate_events`, so a
 set of four weeks holds windows of one, two and four weeks (5M, 10M and 20M rows)
-that a job selects with ``--from``/``--to``. Every set records what it was built
+that a job selects with ``--from``/``--to``. That set splits its files at 50,000
+rows, the size of the largest file of the 1M set, so that comparing windows
+compares history, not file size: with ``--chunk file`` ctjobs holds one file at a
+time, and its memory follows the largest file. Every set records what it was built
 from and the size of every file in ``manifest.json``; a later run reuses the set
 only when both still match, and regenerates it otherwise.
 """
@@ -32,6 +35,8 @@ USERS = 100_000
 START = date(2024, 3, 1)
 WEEK_DAYS = 7
 TIER_SHARE = 0.7
+# generate_events' own default: CleverTap's documented 1,000K records per file.
+ONE_FILE_PER_DAY_AND_EVENT = 1_000_000
 _SUFFIX = {"parquet": "*.parquet", "csv": "*.csv.gz"}
 
 
@@ -43,6 +48,7 @@ class ExportSet:
     fmt: str
     rows_per_week: int
     weeks: int
+    rows_per_file: int | None = None
 
     @property
     def folder(self) -> Path:
@@ -56,7 +62,7 @@ class ExportSet:
 
     def recipe(self) -> dict[str, object]:
         """What the files were generated from; a change means regenerating."""
-        return {
+        recipe: dict[str, object] = {
             "fmt": self.fmt,
             "rows_per_week": self.rows_per_week,
             "weeks": self.weeks,
@@ -64,6 +70,9 @@ class ExportSet:
             "users": USERS,
             "start": START.isoformat(),
         }
+        if self.rows_per_file is not None:
+            recipe["rows_per_file"] = self.rows_per_file
+        return recipe
 
     def files(self) -> list[Path]:
         """The set's event files, oldest day first."""
@@ -103,7 +112,10 @@ class Window:
 
 
 PARQUET_1M = ExportSet("parquet-1m", "parquet", 1_000_000, 1)
-PARQUET_WEEKS = ExportSet("parquet-4x5m", "parquet", 5_000_000, 4)
+# Files of at most 50,000 rows, the largest file of the 1M set: the windows of
+# this set differ from the 1M set in history only, not in file size.
+SAME_FILES = 50_000
+PARQUET_WEEKS = ExportSet("parquet-4x5m", "parquet", 5_000_000, 4, SAME_FILES)
 CSV_1M = ExportSet("csv-1m", "csv", 1_000_000, 1)
 CSV_5M = ExportSet("csv-5m", "csv", 5_000_000, 1)
 
@@ -123,6 +135,7 @@ def ensure(export: ExportSet) -> bool:
             start=START + timedelta(days=WEEK_DAYS * week),
             days=WEEK_DAYS,
             users=USERS,
+            rows_per_file=export.rows_per_file or ONE_FILE_PER_DAY_AND_EVENT,
         )
     sizes = {path.name: path.stat().st_size for path in export.files()}
     manifest = {"recipe": export.recipe(), "files": sizes}

@@ -114,9 +114,12 @@ def _day(text: str | None, option: str) -> date | None:
         raise UsageError(f"{option} {text!r}: give a day as YYYY-MM-DD") from None
 
 
-def _fail(error: BaseException) -> None:
+def _fail(error: BaseException, *, as_json: bool = False) -> None:
     if _state["debug"]:
         raise error
+    summary = getattr(error, "summary", None)
+    if as_json and summary is not None:
+        typer.echo(summary.to_json())
     code = error.exit_code if isinstance(error, CtjobsError) else EXIT_FAILED
     typer.echo(f"ctjobs: error: {error}", err=True)
     raise typer.Exit(code)
@@ -172,7 +175,7 @@ def run(
                 progress=progress,
             )
     except (CtjobsError, OSError) as error:
-        _fail(error)
+        _fail(error, as_json=as_json)
     _report(summary, as_json)
 
 
@@ -231,7 +234,8 @@ def history(
         typer.echo(
             f"{row['run_id']}  {row['job']:<24} {row['mode']:<8} {row['status']:<10} "
             f"read {row['rows_read']:>8}  sent {row['sent']:>8}  accepted "
-            f"{row['accepted']:>8}  rejected {row['rejected']:>6}  pending {row['pending']:>6}"
+            f"{row['accepted']:>8}  rejected {row['rejected'] + row['rejected_preflight']:>6}  "
+            f"pending {row['pending']:>6}"
         )
 
 

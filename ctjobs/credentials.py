@@ -86,7 +86,7 @@ def load_credentials(secrets_file: str | Path | None = None) -> Credentials:
             f"no CleverTap credentials: {' and '.join(missing)} not set in the "
             f"environment{where}; set them there (never in the job file)"
         )
-        raise AuthenticationError(message)
+        raise UsageError(message)
     return Credentials(
         account_id=found[ACCOUNT_ID_VARIABLE].strip(),
         passcode=SecretStr(found[PASSCODE_VARIABLE].strip()),

@@ -18,11 +18,15 @@ to do next. No message ever carries a credential value.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CtjobsError(Exception):
     """Root of every error ctjobs raises on purpose."""
 
     exit_code = 1
+    #: The run summary, when the error ended a run (the CLI prints it with --json).
+    summary: Any = None
 
 
 class UsageError(CtjobsError):

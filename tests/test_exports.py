@@ -160,3 +160,23 @@ def test_declared_types_win_and_unreadable_cells_are_named(tmp_path: Path) -> No
     message = str(error.value)
     assert str(path) in message and "row 1" in message
     assert "'eventProps.Ref'" in message and "'x7'" in message
+
+
+def test_csv_number_and_text_across_files_under_the_error_rule(tmp_path: Path) -> None:
+    first = write_csv_gz(
+        tmp_path / "a-1-Charged-20240301-0-0.csv.gz",
+        HEADER + "20240301091500,Charged,a,,1,123\n",
+    )
+    second = write_csv_gz(
+        tmp_path / "a-1-Charged-20240302-0-0.csv.gz",
+        HEADER + "20240302091500,Charged,b,,,ABC\n",
+    )
+    glob = str(tmp_path / "*.csv.gz")
+    assert ct.read_export(glob)["eventProps.Ref"].to_list() == ["123", "ABC"]
+    with pytest.raises(SchemaConflictError) as error:
+        ct.read_export(glob, widening="error")
+    message = str(error.value)
+    assert "'eventProps.Ref'" in message and str(first) in message
+    assert str(second) in message
+    # A column empty in one file is no conflict: Amount is blank in the second.
+    assert "Amount" not in message

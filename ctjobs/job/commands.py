@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
                     progress=progress,
                 )
         except (CtjobsError, OSError) as error:
-            cli._fail(error)
+            cli._fail(error, as_json=as_json)
         cli._report(summary, as_json)
 
     schema_app = typer.Typer(
@@ -110,6 +110,20 @@ def register(app: typer.Typer) -> None:
                 "--as-sent", help="Send the stored JSON unchanged, not rebuilt."
             ),
         ] = False,
+        batch: Annotated[
+            str | None,
+            typer.Option(
+                "--batch", help="Only the records held in doubt from this batch."
+            ),
+        ] = None,
+        confirm_landed: Annotated[
+            bool,
+            typer.Option(
+                "--confirm-landed",
+                help="Send nothing: settle the run's in-doubt records, which CleverTap "
+                "was checked to hold.",
+            ),
+        ] = False,
         as_json: cli.AsJson = False,
     ) -> None:
         """Send a run's rejected or pending records again.
@@ -118,7 +132,16 @@ def register(app: typer.Typer) -> None:
         is now; --as-sent re-sends what was sent before. Replayed records that are
         accepted are marked resolved in the ledger.
         """
+        from ctjobs.job.replay import confirm_landed as settle
         from ctjobs.job.replay import replay as replay_run
+
+        if confirm_landed:
+            try:
+                settled = settle(job, run_id, batch=batch)
+            except (CtjobsError, OSError) as error:
+                cli._fail(error)
+            typer.echo(f"settled {settled} in-doubt record(s) of run {run_id}")
+            return
 
         try:
             summary = replay_run(
@@ -129,6 +152,7 @@ def register(app: typer.Typer) -> None:
                 only_code=only_code,
                 limit=limit,
                 as_sent=as_sent,
+                batch=batch,
             )
         except (CtjobsError, OSError) as error:
             cli._fail(error)

@@ -110,6 +110,11 @@ class Ledger:
         """Record a new run as running and return its id."""
         run_id = new_run_id()
         with self._db:
+            # A run still marked running was killed: nothing else finishes it.
+            self._db.execute(
+                "UPDATE runs SET status = 'interrupted' WHERE job = ? AND status = 'running'",
+                (self.job,),
+            )
             self._db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, NULL, 'running', NULL)",
                 (run_id, self.job, mode, now()),
@@ -247,13 +252,16 @@ class Ledger:
                 (self.job, batch_id),
             )
 
-    def in_doubt(self, run_id: str) -> dict[str, str]:
-        """Record key → run id, for batches that runs other than `run_id` left unanswered."""
+    def in_doubt(self, run_id: str) -> dict[str, tuple[str, str]]:
+        """Record key → (run id, batch id), for batches other runs left unanswered."""
         rows = self._db.execute(
-            "SELECT run_id, record_keys FROM in_flight WHERE job = ? AND run_id != ?",
+            "SELECT run_id, batch_id, record_keys FROM in_flight "
+            "WHERE job = ? AND run_id != ?",
             (self.job, run_id),
         )
-        return {key: run for run, keys in rows for key in json.loads(keys)}
+        return {
+            key: (run, batch) for run, batch, keys in rows for key in json.loads(keys)
+        }
 
     def settle_in_doubt(self, run_id: str, keys: Iterable[str]) -> None:
         """Forget in-doubt notes of earlier runs once `run_id` has dealt with them."""
@@ -280,6 +288,32 @@ class Ledger:
                 [(self.job, key, file, run_id) for key, file in rows],
             )
         self.add_pending(run_id, held, reason)
+
+    def held(self, records: pl.DataFrame) -> int:
+        """How many of `records` are held in doubt and not yet settled."""
+        if records.height == 0:
+            return 0
+        keys = records[RECORD_KEY].to_list()
+        found = 0
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            row = self._db.execute(
+                f"SELECT COUNT(DISTINCT record_key) FROM pending WHERE job = ? "
+                f"AND resolved_by IS NULL AND reason LIKE 'in doubt%' "
+                f"AND record_key IN ({marks})",
+                (self.job, *chunk),
+            ).fetchone()
+            found += int(row[0])
+        return found
+
+    def held_runs(self) -> list[str]:
+        """Runs whose in-doubt records are still unsettled, oldest first."""
+        rows = self._db.execute(
+            "SELECT DISTINCT run_id FROM pending WHERE job = ? AND resolved_by IS NULL "
+            "AND reason LIKE 'in doubt%' ORDER BY run_id",
+            (self.job,),
+        )
+        return [r[0] for r in rows]
 
     def add_rejections(self, run_id: str, stage: str, rejected: pl.DataFrame) -> None:
         """Store rejections found before sending (pre-flight)."""

@@ -23,7 +23,7 @@ from ctjobs.records.frame import PROFILE, RECORD_KEY, SOURCE_FILE, SOURCE_ROW
 
 
 def _unresolved(
-    ledger: Ledger, run_id: str, only_code: int | None
+    ledger: Ledger, run_id: str, only_code: int | None, batch: str | None = None
 ) -> dict[str, pl.DataFrame]:
     rejected = ledger.rejections(run_id).filter(pl.col("resolved_by").is_null())
     if only_code is not None:
@@ -31,6 +31,12 @@ def _unresolved(
     pending = ledger.pending(run_id).filter(pl.col("resolved_by").is_null())
     if only_code is not None:
         pending = pending.clear()
+    if batch is not None:
+        # Only records held in doubt carry a batch: the rest are not that batch's.
+        rejected = rejected.clear()
+        pending = pending.filter(
+            pl.col("reason").str.contains(f"batch {batch} ", literal=True)
+        )
     return {"rejections": rejected, "pending": pending}
 
 
@@ -40,11 +46,12 @@ def replay_target(
     *,
     only_code: int | None = None,
     limit: int | None = None,
+    batch: str | None = None,
 ) -> ReplayTarget:
     """What to replay from `run_id`: its unresolved rejections and pending records."""
     if ledger.run(run_id) is None:
         raise UsageError(f"no run {run_id!r}; `ctjobs history` lists the runs")
-    tables = _unresolved(ledger, run_id, only_code)
+    tables = _unresolved(ledger, run_id, only_code, batch)
     files: set[str] = set()
     events: set[str] = set()
     identities: set[str] = set()
@@ -57,7 +64,9 @@ def replay_target(
                 identities.add(key.split("#profile#", 1)[0])
             else:
                 events.add(key)
-    return ReplayTarget(run_id, files, originals, events, identities, limit=limit)
+    return ReplayTarget(
+        run_id, files, originals, events, identities, limit=limit, batch=batch
+    )
 
 
 def replay(
@@ -69,6 +78,7 @@ def replay(
     only_code: int | None = None,
     limit: int | None = None,
     as_sent: bool = False,
+    batch: str | None = None,
 ) -> RunSummary:
     """Replay run `run_id` of `job`; returns the replay run's summary.
 
@@ -78,7 +88,9 @@ def replay(
     spec = job if isinstance(job, JobSpec) else load_job(job)
     ledger = Ledger(ledger_path(spec), spec.name)
     try:
-        target = replay_target(ledger, run_id, only_code=only_code, limit=limit)
+        target = replay_target(
+            ledger, run_id, only_code=only_code, limit=limit, batch=batch
+        )
         if as_sent:
             return _replay_as_sent(spec, ledger, target, dry_run=dry_run, out=out)
     finally:
@@ -88,8 +100,31 @@ def replay(
     return run_job(spec, dry_run=dry_run, out=out, mode="replay", replay=target)
 
 
+def confirm_landed(
+    job: JobSpec | str | Path, run_id: str, *, batch: str | None = None
+) -> int:
+    """Settle the records run `run_id` held in doubt, once CleverTap shows them.
+
+    `batch` settles one held batch only. Returns how many were settled; nothing
+    is sent.
+    """
+    spec = job if isinstance(job, JobSpec) else load_job(job)
+    ledger = Ledger(ledger_path(spec), spec.name)
+    try:
+        if ledger.run(run_id) is None:
+            raise UsageError(f"no run {run_id!r}; `ctjobs history` lists the runs")
+        pending = _unresolved(ledger, run_id, None, batch)["pending"].filter(
+            pl.col("reason").str.starts_with("in doubt")
+        )
+        keys = pending[RECORD_KEY].to_list()
+        ledger.resolve("pending", run_id, keys, "confirmed-landed")
+    finally:
+        ledger.close()
+    return len(keys)
+
+
 def _stored_records(ledger: Ledger, target: ReplayTarget) -> pl.DataFrame:
-    tables = _unresolved(ledger, target.run_id, None)
+    tables = _unresolved(ledger, target.run_id, None, target.batch)
     frames = []
     for table, rows in tables.items():
         wanted = set(target.originals.get(table, []))

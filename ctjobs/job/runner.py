@@ -21,7 +21,7 @@ import polars as pl
 
 from ctjobs.errors import CtjobsError, UsageError
 from ctjobs.job.ledger import Ledger, now
-from ctjobs.job.spec import JobSpec, RecordSpec, load_job
+from ctjobs.job.spec import JobSpec, LookupStep, RecordSpec, load_job
 from ctjobs.job.summary import RunSummary
 from ctjobs.monitor import watch_outgoing
 from ctjobs.readers.source import commit_watermark, steps_after_source
@@ -32,6 +32,7 @@ from ctjobs.records.frame import PROFILE, PROFILE_DATA, RECORD_KEY
 from ctjobs.records.validate import validate
 from ctjobs.report.html import write_report
 from ctjobs.transforms.apply import apply_steps
+from ctjobs.transforms.lookups import resolve_lookup
 from ctjobs.writers.base import WriteContext, Writer, WriteResult
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ def run_job(
         >>> summary.total("built")
     """
     spec = job if isinstance(job, JobSpec) else load_job(job)
+    if date_from and date_to and date_from > date_to:
+        message = f"--from {date_from} is after --to {date_to}; swap them"
+        raise UsageError(message)
     ledger = Ledger(ledger_path(spec), spec.name)
     try:
         options = RunOptions(
@@ -111,7 +115,10 @@ class Runner:
         def work(writer: Writer, context: WriteContext, summary: RunSummary) -> None:
             for (kind,), group in stored.group_by("type", maintain_order=True):
                 record_spec = RecordSpec(
-                    name="replay", kind=str(kind), identity="identity"
+                    name="replay",
+                    kind=str(kind),
+                    identity="identity",
+                    event_name_value="(as sent)",
                 )
                 counts = summary.mapping("replay", str(kind))
                 counts.built += group.height
@@ -122,6 +129,7 @@ class Runner:
     def _read_and_send(
         self, writer: Writer, context: WriteContext, summary: RunSummary
     ) -> None:
+        _check_lookups(self.spec)
         for label, files in self._partitions(summary):
             before = _snapshot_counts(summary)
             self._run_partition(files, writer, context, summary)
@@ -137,7 +145,11 @@ class Runner:
         dry_run = options.dry_run
         run_id = self.ledger.start_run(options.mode)
         summary = RunSummary(
-            run_id=run_id, job=self.spec.name, mode=options.mode, dry_run=dry_run
+            run_id=run_id,
+            job=self.spec.name,
+            mode=options.mode,
+            dry_run=dry_run,
+            source_timezone=self.spec.source.timezone,
         )
         summary.started_at = now()
         run_dir = home() / "runs" / run_id
@@ -154,10 +166,13 @@ class Runner:
         except CtjobsError as error:
             summary.status = "failed"
             summary.error = str(error)
+            _unaccounted_to_pending(summary)
+            error.summary = summary
             raise
         except Exception as error:
             summary.status = "failed"
             summary.error = f"{type(error).__name__}: {error}"
+            _unaccounted_to_pending(summary)
             raise
         finally:
             if owned and writer is not None:
@@ -289,7 +304,8 @@ class Runner:
         frame, notes = read_source(
             self.spec,
             files,
-            self.ledger if not self.options.dry_run else None,
+            # Dry runs and replays read part of the source: they accept no schema.
+            self.ledger if not (self.options.dry_run or self.options.replay) else None,
             summary,
             date_from=self.options.date_from,
             date_to=self.options.date_to,
@@ -331,7 +347,11 @@ class Runner:
         # the first request goes out, so a `freeze` stops the run with nothing sent.
         summary.schema_changes.extend(
             watch_outgoing(
-                self.spec, self.ledger, context.run_id, built, context.dry_run
+                self.spec,
+                self.ledger,
+                context.run_id,
+                built,
+                context.dry_run or self.options.replay is not None,
             )
         )
         for record_spec, encoded in built:
@@ -362,6 +382,9 @@ class Runner:
         stage = time.perf_counter()
         lf = apply_steps(rows.lazy(), record_spec.steps, self.spec.base_dir)
         records = build_records(lf, _mapping(record_spec, self.spec.source.timezone))
+        if self.options.replay is not None:
+            # Only the records being replayed are built and checked, so counts add up.
+            records = self.options.replay.narrow(records, record_spec.kind)
         built = records.collect(engine="streaming")
         counts.rows_in += rows.height
         counts.built += built.height
@@ -409,12 +432,19 @@ class Runner:
         replay = self.options.replay
         if replay is not None:
             # Replayed records were acknowledged (as rejected) before: send them anyway.
-            return replay.select(encoded, record_spec.kind)
+            replay.note(encoded, record_spec.kind)
+            return encoded
         if context.dry_run:
             return encoded
         encoded = self._settle_in_doubt(encoded, context, counts)
         todo = self.ledger.unacked(encoded)
-        counts.skipped_sent += encoded.height - todo.height
+        held = self.ledger.held(
+            encoded.filter(~pl.col(RECORD_KEY).is_in(todo[RECORD_KEY].implode()))
+        )
+        # Held records stay pending, run after run, until a person settles them.
+        counts.pending += held
+        counts.in_doubt += held
+        counts.skipped_sent += encoded.height - todo.height - held
         if record_spec.kind == PROFILE and record_spec.change_only and todo.height:
             last = self.ledger.profile_digests(todo["identity"].drop_nulls().to_list())
             if last:
@@ -449,13 +479,22 @@ class Runner:
         if suspects.height == 0:
             return encoded
         policy = self.spec.writer.in_doubt
-        runs = sorted({doubtful[k] for k in suspects[RECORD_KEY].to_list()})
+        origins = [doubtful[k] for k in suspects[RECORD_KEY].to_list()]
+        runs = sorted({run for run, _ in origins})
         if policy == "hold":
-            reason = (
-                f"in doubt: sent by run {', '.join(runs)} which was killed before the "
-                "answer arrived; check CleverTap, then `ctjobs replay --as-sent` if missing"
+            # A batch lands whole or not at all, so each is held, and settled, alone.
+            suspects = suspects.with_columns(
+                pl.Series("__batch", [batch for _, batch in origins], dtype=pl.String)
             )
-            self.ledger.hold(context.run_id, suspects, reason)
+            for (batch,), group in suspects.group_by("__batch", maintain_order=True):
+                run = doubtful[group[RECORD_KEY][0]][0]
+                reason = (
+                    f"in doubt: batch {batch} was sent by run {run}, which was killed "
+                    "before the answer arrived; check CleverTap, then `ctjobs replay "
+                    f"{context.run_id} --batch {batch}` with --as-sent (if missing) or "
+                    "--confirm-landed (if there)"
+                )
+                self.ledger.hold(context.run_id, group.drop("__batch"), reason)
             counts.pending += suspects.height
             counts.in_doubt += suspects.height
             encoded = encoded.filter(~mask)
@@ -479,7 +518,8 @@ class Runner:
         counts: Any,
         summary: RunSummary,
     ) -> None:
-        counts.sent += result.sent
+        # Sent means answered: a record whose request never got an answer is pending.
+        counts.sent += result.accepted + result.rejected.height
         counts.accepted += result.accepted
         counts.rejected += result.rejected.height
         counts.pending += result.pending_count
@@ -589,24 +629,57 @@ class ReplayTarget:
     identities: set[str] = field(default_factory=set)
     current: dict[str, str] = field(default_factory=dict)
     limit: int | None = None
+    batch: str | None = None
 
-    def select(self, encoded: pl.DataFrame, kind: str) -> pl.DataFrame:
-        """The records of `encoded` that replay something, at most `limit` of them."""
+    def narrow(self, records: pl.LazyFrame, kind: str) -> pl.LazyFrame:
+        """The records that replay something, at most `limit` of them."""
         if kind == PROFILE:
-            chosen = encoded.filter(pl.col("identity").is_in(list(self.identities)))
-            for key, identity in chosen.select(RECORD_KEY, "identity").rows():
+            chosen = records.filter(pl.col("identity").is_in(list(self.identities)))
+        else:
+            chosen = records.filter(pl.col(RECORD_KEY).is_in(list(self.event_keys)))
+        return chosen.head(self.limit) if self.limit is not None else chosen
+
+    def note(self, encoded: pl.DataFrame, kind: str) -> None:
+        """Remember which current record stands for which original one."""
+        if kind == PROFILE:
+            for key, identity in encoded.select(RECORD_KEY, "identity").rows():
                 for original in self._originals_for_identity(identity):
                     self.current[original] = key
         else:
-            chosen = encoded.filter(pl.col(RECORD_KEY).is_in(list(self.event_keys)))
-            self.current.update({k: k for k in chosen[RECORD_KEY].to_list()})
-        return chosen.head(self.limit) if self.limit is not None else chosen
+            self.current.update({k: k for k in encoded[RECORD_KEY].to_list()})
 
     def _originals_for_identity(self, identity: str) -> list[str]:
         prefix = f"{identity}#profile#"
         return [
             k for keys in self.originals.values() for k in keys if k.startswith(prefix)
         ]
+
+
+def _unaccounted_to_pending(summary: RunSummary) -> None:
+    """After a failure, records built but not yet sent count as pending.
+
+    None of them was acknowledged, so the next run sends them: that is what
+    pending means, and it keeps every built record accounted for.
+    """
+    for m in summary.mappings:
+        done = (
+            m.rejected_preflight
+            + m.skipped_sent
+            + m.skipped_unchanged
+            + m.accepted
+            + m.rejected
+            + m.pending
+            + m.written
+        )
+        m.pending += max(0, m.built - done)
+
+
+def _check_lookups(spec: JobSpec) -> None:
+    """Find a missing lookup file before the source is read, not after."""
+    steps = [*spec.transforms, *(s for r in spec.records for s in r.steps)]
+    for step in steps:
+        if isinstance(step, LookupStep):
+            resolve_lookup(step.path, spec.base_dir)
 
 
 def _snapshot_counts(summary: RunSummary) -> dict[str, int]:

@@ -23,6 +23,16 @@ _DEFAULT_POLICY: dict[str, SchemaPolicy] = {
     "removed": "warn",
     "retyped": "warn",
 }
+# Key names that hold credentials wherever they appear (storage_options included).
+_SECRET_PARTS = (
+    "passcode",
+    "password",
+    "secret",
+    "private_key",
+    "credential",
+    "access_key",
+    "_token",
+)
 _SECRET_KEYS = {"passcode", "password", "secret", "token", "private_key"}
 
 
@@ -123,7 +133,7 @@ class FilterStep(_Model):
 class ComputeStep(_Model):
     """Add or replace columns computed from SQL expressions."""
 
-    step: Literal["with_columns", "compute"]
+    step: Literal["with_columns"]
     columns: dict[str, str]
 
 
@@ -321,10 +331,15 @@ class JobSpec(_Model):
     base_dir: Path = Field(Path("."), exclude=True)
 
 
+def _looks_secret(key: str) -> bool:
+    name = key.lower()
+    return name in _SECRET_KEYS or any(part in name for part in _SECRET_PARTS)
+
+
 def _find_secret(data: Any, where: str = "") -> str | None:
     if isinstance(data, dict):
         for key, value in data.items():
-            if key.lower() in _SECRET_KEYS and value:
+            if _looks_secret(str(key)) and value:
                 return f"{where}{key}"
             found = _find_secret(value, f"{where}{key}.")
             if found:
@@ -337,6 +352,20 @@ def _find_secret(data: Any, where: str = "") -> str | None:
     return None
 
 
+def _problem(error: Any) -> str:
+    """One validation problem in the job file's own terms (lists counted from 1)."""
+    where = " ".join(
+        str(p + 1) if isinstance(p, int) else str(p)
+        for p in error["loc"]
+        if not (isinstance(p, str) and p.endswith("Step"))
+    )
+    if error["type"] == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag")
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        return f"{where}: unknown step {tag!r}; use one of: {expected}"
+    return f"{where}: {error['msg']}"
+
+
 def parse_job(
     data: dict[str, Any], *, origin: str = "<job>", base_dir: Path | None = None
 ) -> JobSpec:
@@ -346,15 +375,14 @@ def parse_job(
         message = (
             f"{origin}: `{secret}` looks like a credential; job files must not hold "
             "secrets. Set CLEVERTAP_ACCOUNT_ID / CLEVERTAP_PASSCODE (or the SFTP "
-            "password variable) in the environment instead"
+            "password variable) in the environment instead, and storage keys in the "
+            "environment or a profile (storage_options may name the profile)"
         )
         raise JobFileError(message)
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(_problem(e) for e in error.errors())
         raise JobFileError(f"{origin}: {problems}") from None
     spec.base_dir = base_dir or Path(".")
     return spec

@@ -9,9 +9,12 @@ CleverTap, or pending for the next run.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+_NUMBER = re.compile(r"(?<![\w$])\d+(?:\.\d+)?(?![\w])")
 
 EXIT_DONE = 0
 EXIT_FAILED = 1
@@ -46,6 +49,7 @@ class RunSummary:
     job: str
     mode: str = "run"
     dry_run: bool = False
+    source_timezone: str = "UTC"
     status: str = "running"
     started_at: str = ""
     finished_at: str = ""
@@ -136,7 +140,7 @@ class RunSummary:
             f"run {self.run_id} of job {self.job!r}: {self.status}"
             f"{' (dry run)' if self.dry_run else ''} in {self.seconds:.1f}s",
             f"  rows read {self.rows_read}, filtered out {self.rows_filtered_out}, "
-            f"files {len(self.files_read)}",
+            f"files {len(self.files_read)}, source timezone {self.source_timezone}",
         ]
         for m in self.mappings:
             out.append(
@@ -179,7 +183,14 @@ class RunSummary:
 
 
 def reason_key(code: int | None, reason: str) -> str:
-    """The key rejections are grouped under: the code and the reason's stable part."""
-    # Reasons name the field and the limit; group by their stable part only.
-    stable = reason.split(":")[0].split("(")[0].strip()
-    return f"{code}: {stable}" if code is not None else stable
+    """The key rejections are grouped under: the code and the reason, numbers aside.
+
+    Reasons carry the measured size ("is 700 bytes (max 512)"); the sizes differ
+    from record to record, so bare numbers outside quotes become ``N`` and records
+    rejected for the same reason are counted together.
+    """
+    parts = re.split(r"('[^']*')", reason)
+    masked = "".join(
+        part if part.startswith("'") else _NUMBER.sub("N", part) for part in parts
+    )
+    return f"{code}: {masked}" if code is not None else masked

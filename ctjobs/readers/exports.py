@@ -146,9 +146,18 @@ def open_export(
         message = f"{_describe(source)}: no export files match; check the path or glob"
         raise SourceError(message)
     overrides = dict(schema_overrides or {})
-    frames = [_read_one(f, format, storage_options) for f in files]
+    frames, files = _non_empty(
+        [_read_one(f, format, storage_options) for f in files], files, source
+    )
     if (format or format_of(files[0].path)) == "csv":
-        frames = _type_text_frames(frames, overrides)
+        if widening == "error":
+            # Each file typed alone, so a column that is a number in one file and
+            # text in another is seen as the conflict it is.
+            frames = [
+                _type_text_frames([lf], overrides, empty=pl.Null())[0] for lf in frames
+            ]
+        else:
+            frames = _type_text_frames(frames, overrides)
     schema, conflicts = union_schema(frames, files, widening)
     frame = pl.concat([_conform(lf, schema) for lf in frames], how="vertical")
     frame = _declared(frame, overrides)
@@ -156,6 +165,25 @@ def open_export(
     frame = _normalise(frame, schema, timezone, overrides)
     log.info("scanned %d export file(s), %d column(s)", len(files), len(schema))
     return ExportScan(frame, files, dict(frame.collect_schema()), conflicts)
+
+
+def _non_empty(
+    frames: list[pl.LazyFrame], files: list[SourceFile], source: str | Sequence[str]
+) -> tuple[list[pl.LazyFrame], list[SourceFile]]:
+    """Drop files with no columns at all (zero bytes), saying so; all empty is an error."""
+    kept = [
+        (lf, f)
+        for lf, f in zip(frames, files, strict=True)
+        if set(lf.collect_schema().names()) - {SOURCE_FILE, SOURCE_ROW}
+    ]
+    for lf, f in zip(frames, files, strict=True):
+        if not set(lf.collect_schema().names()) - {SOURCE_FILE, SOURCE_ROW}:
+            log.warning("%s is empty (no header, no rows); skipped", f.path)
+    if not kept:
+        names = ", ".join(f.path for f in files)
+        message = f"{names}: every file is empty (not even a header); check the export"
+        raise SourceError(message)
+    return [lf for lf, _ in kept], [f for _, f in kept]
 
 
 def _describe(source: str | Sequence[str]) -> str:
@@ -180,7 +208,12 @@ def _read_one(
     except SourceError:
         raise
     except (pl.exceptions.PolarsError, OSError, ValueError) as error:
-        message = f"{file.path}: cannot be read as {kind} ({error}); check the file"
+        first = (
+            str(error).strip().splitlines()[0]
+            if str(error).strip()
+            else type(error).__name__
+        )
+        message = f"{file.path}: cannot be read as {kind} ({first}); check the file"
         raise SourceError(message) from error
     frame = unpack_maps(flatten_structs(frame))
     return frame.with_columns(
@@ -290,9 +323,15 @@ def unpack_maps(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _type_text_frames(
-    frames: list[pl.LazyFrame], overrides: Mapping[str, pl.DataType]
+    frames: list[pl.LazyFrame],
+    overrides: Mapping[str, pl.DataType],
+    *,
+    empty: pl.DataType | None = None,
 ) -> list[pl.LazyFrame]:
-    """Type text columns from every value in every file, so all files agree."""
+    """Type text columns from every value in every file, so all files agree.
+
+    A column with no value at all stays text, or becomes `empty` when given.
+    """
     columns: dict[str, None] = {}
     for lf in frames:
         columns.update(dict.fromkeys(lf.collect_schema().names()))
@@ -334,6 +373,8 @@ def _type_text_frames(
     types: dict[str, pl.DataType] = {}
     for c in candidates:
         if not stats[f"any:{c}"]:
+            if empty is not None:
+                types[c] = empty
             continue
         if stats[f"int:{c}"]:
             types[c] = pl.Int64()
@@ -369,7 +410,9 @@ def _cast_text(lf: pl.LazyFrame, types: Mapping[str, pl.DataType]) -> pl.LazyFra
         if column not in names:
             continue
         text = pl.col(column).str.strip_chars()
-        if dtype == pl.Boolean:
+        if dtype == pl.Null:
+            casts.append(pl.lit(None, dtype=pl.Null).alias(column))
+        elif dtype == pl.Boolean:
             casts.append((text.str.to_lowercase() == "true").alias(column))
         elif dtype.is_nested():
             casts.append(pl.col(column).str.json_decode(dtype).alias(column))

@@ -33,6 +33,8 @@ from ctjobs.records.frame import (
 from ctjobs.timestamps import UTC, to_epoch_seconds
 
 EMPTY_FIELD = "__empty__"
+#: The source's ts text where it did not read as a time (for the pre-flight check).
+TS_SOURCE = "_ts_source"
 IdentityField = Literal["identity", "objectId", "FBID", "GPID"]
 
 
@@ -130,11 +132,16 @@ def build_records(lf: pl.LazyFrame, mapping: RecordMapping) -> pl.LazyFrame:
     if mapping.identity_field not in IDENTITY_FIELDS:
         message = f"identity_field must be one of {', '.join(IDENTITY_FIELDS)}"
         raise UsageError(message)
+    ts = _ts(schema, mapping)
     columns: list[pl.Expr] = [
         pl.lit(mapping.kind).alias("type"),
         pl.col(mapping.identity).cast(pl.String).alias(mapping.identity_field),
-        _ts(schema, mapping),
+        ts.alias("ts"),
     ]
+    if mapping.ts is not None:
+        raw = pl.col(mapping.ts)
+        unread = raw.is_not_null() & ts.is_null()
+        columns.append(pl.when(unread).then(raw.cast(pl.String)).alias(TS_SOURCE))
     if mapping.kind == EVENT:
         columns.append(_event_name(schema, mapping))
         columns.append(_properties_struct(schema, mapping).alias(EVENT_DATA))

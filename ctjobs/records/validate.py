@@ -54,6 +54,9 @@ from ctjobs.records.frame import (
 from ctjobs.records.phones import e164_mapping
 from ctjobs.timestamps import MILLIS_FROM, to_epoch_seconds
 
+#: Set by the record builder: the source's ts text where it did not read as a time.
+TS_SOURCE = "_ts_source"
+
 RESERVED_EVENTS = (
     "Notification Sent",
     "Notification Viewed",
@@ -684,6 +687,12 @@ def _ts_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
     ts = pl.col("ts") if "ts" in schema else pl.lit(None, dtype=pl.Int64)
     original = _original("ts") if "ts" in schema else ts
     unreadable = original.is_not_null() & ts.is_null()
+    if TS_SOURCE in schema:
+        # Built records keep the source's text where it did not read as a time, so
+        # "garbage" is reported as garbage, not as a missing time.
+        raw = pl.col(TS_SOURCE)
+        unreadable = unreadable | raw.is_not_null()
+        original = pl.coalesce(raw, original.cast(pl.String))
     missing = original.is_null() & _is(EVENT) & (not context.spec.allow_missing_ts)
     millis = _in_millis(ts, context) & (context.spec.millis == "reject")
     ts_min = context.spec.ts_min

@@ -69,6 +69,12 @@ def apply_steps(
     for number, step in enumerate(declared, start=1):
         try:
             lf = apply_step(lf, step, base_dir)
+            # Resolving the schema now finds a misspelt column at its own step.
+            lf.collect_schema()
         except UsageError as error:
             raise UsageError(f"transform {number} ({step.step}): {error}") from None
+        except pl.exceptions.PolarsError as error:
+            first = str(error).strip().splitlines()[0]
+            message = f"transform {number} ({step.step}): {first}"
+            raise UsageError(message) from None
     return lf

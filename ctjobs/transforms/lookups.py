@@ -7,8 +7,28 @@ from pathlib import Path
 
 import polars as pl
 
-from ctjobs.errors import SourceError
+from ctjobs.errors import SourceError, UsageError
 from ctjobs.readers.storage import read_bytes
+
+
+def resolve_lookup(path: str, base_dir: Path = Path(".")) -> str:
+    """Where a lookup file is: relative paths are taken from the job file's folder.
+
+    A local file that exists in neither the job's folder nor the working folder is a
+    mistake in the job file, reported before any source is read.
+    """
+    if "://" in path or Path(path).is_absolute():
+        return path
+    beside_job = base_dir / path
+    if beside_job.exists():
+        return str(beside_job)
+    if Path(path).exists():
+        return path
+    message = (
+        f"lookup file {beside_job} not found (lookup paths are relative to the job "
+        "file's folder); fix `path` in the lookup step"
+    )
+    raise UsageError(message)
 
 
 def read_lookup(path: str, base_dir: Path = Path(".")) -> pl.DataFrame:
@@ -17,10 +37,7 @@ def read_lookup(path: str, base_dir: Path = Path(".")) -> pl.DataFrame:
     Example:
         >>> tiers = read_lookup("data/samples/lookups/tiers.csv")
     """
-    location = path
-    if "://" not in path and not Path(path).is_absolute():
-        candidate = base_dir / path
-        location = str(candidate) if candidate.exists() else path
+    location = resolve_lookup(path, base_dir)
     try:
         data = read_bytes(location)
     except (OSError, SourceError) as error:
@@ -32,4 +49,4 @@ def read_lookup(path: str, base_dir: Path = Path(".")) -> pl.DataFrame:
         return pl.read_parquet(io.BytesIO(data))
     if name.endswith((".json", ".jsonl", ".ndjson")):
         return pl.read_ndjson(io.BytesIO(data))
-    raise SourceError(f"lookup {location}: use a .csv, .parquet or .jsonl file")
+    raise UsageError(f"lookup {location}: use a .csv, .parquet or .jsonl file")

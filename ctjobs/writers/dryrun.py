@@ -39,6 +39,11 @@ class DryRunWriter:
         """Write the bodies for `encoded`; every record counts as written, none as sent."""
         folder = self.out / f"{kind}s"
         folder.mkdir(parents=True, exist_ok=True)
+        if kind not in self._counters:
+            # Bodies from an earlier dry run into the same folder would read as this
+            # run's; the folder holds exactly what this run would send.
+            for stale in folder.glob("body-*.json"):
+                stale.unlink()
         result = WriteResult()
         for batch in cut_batches(
             encoded, kind, max_records=self.max_records, max_bytes=self.max_bytes

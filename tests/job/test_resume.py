@@ -18,7 +18,7 @@ import pytest
 
 import ctjobs as ct
 from ctjobs.job.ledger import Ledger
-from ctjobs.job.replay import replay
+from ctjobs.job.replay import confirm_landed, replay
 from ctjobs.sandbox import SandboxProcess
 from tests.conftest import ROOT, SAMPLES
 from tests.job.jobs import events_job, profiles_job
@@ -91,9 +91,9 @@ def test_backfill_killed_on_day_four_resumes_with_each_record_once(
     resumed = ct.run_job(job, mode="backfill", date_from=_day(1), date_to=_day(7))
     assert resumed.partitions_skipped == ["2024-03-01", "2024-03-02", "2024-03-03"]
     assert resumed.total("skipped_sent") > 0
-    assert canonical(sandbox.records()) == canonical(expected)
+
     # Batches the killed run sent without seeing an answer are held, not re-sent:
-    # they are pending with their reason, and the run says it is not complete.
+    # pending with their reason, so the run says it is not complete.
     held = resumed.total("in_doubt")
     assert held <= 2 * 50
     assert resumed.status == ("incomplete" if held else "done")
@@ -102,6 +102,42 @@ def test_backfill_killed_on_day_four_resumes_with_each_record_once(
     ledger.close()
     assert pending.height == held
     assert pending["reason"].str.starts_with("in doubt").all()
+
+    # Nothing twice, nothing lost: the sandbox holds no record twice, and every
+    # record is stored there or held for a person to settle (a held batch may or
+    # may not have reached the server before the kill).
+    time.sleep(0.2)  # let requests the dead client left on the server finish
+    stored = canonical(sandbox.records())
+    held_records = canonical([json.loads(r) for r in pending["record"]])
+    wanted = canonical(expected)
+    assert all(count == 1 for count in stored.values())
+    assert stored + held_records >= wanted
+    assert not (stored - wanted)
+    assert sum((stored + held_records - wanted).values()) == sum(
+        (stored & held_records).values()
+    )
+    if not held:
+        assert stored == wanted
+        return
+
+    # Held records stay pending on every run until they are settled.
+    again = ct.run_job(job, mode="backfill", date_from=_day(1), date_to=_day(7))
+    assert again.total("pending") == held and again.exit_code == 1
+    # Settle each held batch as a person would after looking at CleverTap: a batch
+    # found there is confirmed, a batch missing is sent as it was.
+    batches = pending["reason"].str.extract(r"batch (\w+) ").unique().to_list()
+    for batch in batches:
+        rows = pending.filter(pl.col("reason").str.contains(f"batch {batch} "))
+        records = canonical([json.loads(r) for r in rows["record"]])
+        if records <= stored:
+            assert confirm_landed(job, resumed.run_id, batch=batch) == rows.height
+        else:
+            assert not (records & stored), "a batch lands whole or not at all"
+            sent = replay(job, resumed.run_id, as_sent=True, batch=batch)
+            assert sent.total("accepted") == rows.height
+    settled = ct.run_job(job, mode="backfill", date_from=_day(1), date_to=_day(7))
+    assert settled.status == "done" and settled.total("pending") == 0
+    assert canonical(sandbox.records()) == wanted
 
 
 def test_a_rerun_sends_nothing_twice(tmp_path: Path, sandbox: SandboxProcess) -> None:
@@ -188,3 +224,24 @@ def _set_city(raw: pl.DataFrame, identity: str, city: str) -> pl.DataFrame:
             props["City"] = {**member, "member5": city}
             row["profileProps"] = list(props.items())
     return pl.from_arrow(pa.Table.from_pylist(rows, schema=table.schema))
+
+
+def test_replay_as_sent_resends_what_clevertap_rejected(
+    tmp_path: Path, sandbox: SandboxProcess, ctjobs_home: Path
+) -> None:
+    job = events_job(tmp_path, name="as-sent", where="eventName = 'Plan Renewed'")
+    sandbox.configure(discarded_events=["Plan Renewed"])
+    run = ct.run_job(job)
+    rejected = run.total("rejected")
+    assert rejected == run.total("built") > 0 and run.exit_code == 3
+    assert sandbox.records() == []
+
+    sandbox.configure(discarded_events=[])
+    replayed = replay(job, run.run_id, as_sent=True, limit=5)
+    assert replayed.total("accepted") == 5
+    rest = replay(job, run.run_id, as_sent=True)
+    assert rest.total("accepted") == rejected - 5
+    ledger = Ledger(ctjobs_home / "ledger.sqlite", "as-sent")
+    originally = [json.loads(r) for r in ledger.rejections(run.run_id)["record"]]
+    ledger.close()
+    assert canonical(sandbox.records()) == canonical(originally)
