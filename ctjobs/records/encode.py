@@ -1,61 +1,58 @@
 """Record frames to CleverTap's JSON, one string per record, vectorised.
 
-Null fields are left out of the record (never sent as ``null`` or ``"null"``), and
-the keys come in a fixed order: ``type``, the identity, ``ts``, ``evtName``, then
-the properties. Each value is encoded by Polars' JSON writer, so strings are
-escaped correctly whatever they hold.
+Null fields are left out of the record (never sent as ``null`` or ``"null"``), at
+every depth: a missing field of one ``Items`` entry is left out of that entry, and
+a null element of a list is left out of the list. The keys come in a fixed order:
+``type``, the identity, ``ts``, ``evtName``, then the properties. Scalars are
+written by Polars' JSON writer, so strings are escaped correctly whatever they
+hold; objects and lists are assembled around them with string expressions, so no
+value ever passes through Python.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from ctjobs.records.frame import EVENT_DATA, IDENTITY_FIELDS, PROFILE_DATA
 
 RECORD_JSON = "_json"
 _TOP_LEVEL = ("type", *IDENTITY_FIELDS, "ts", "evtName")
+# The key a scalar is wrapped under for Polars to write it; stripped off again.
+_SCALAR_KEY = "v"
+_SCALAR_PREFIX = '{"v":'
+_DType = pl.DataType | DataTypeClass
 
 
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, pl.Series):
-        value = value.to_list()
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value if v is not None]
-    return value
+def _scalar(value: pl.Expr) -> pl.Expr:
+    """The JSON text of a scalar value (null stays null)."""
+    wrapped = pl.struct(value.alias(_SCALAR_KEY)).struct.json_encode()
+    text = wrapped.str.strip_prefix(_SCALAR_PREFIX).str.strip_suffix("}")
+    return pl.when(value.is_not_null()).then(text)
 
 
-def _nested_pair(name: str) -> Any:
-    prefix = json.dumps(name, ensure_ascii=False) + ":"
+def json_value(value: pl.Expr, dtype: _DType) -> pl.Expr:
+    """The JSON text of `value` of type `dtype`, nulls left out at every depth."""
+    if isinstance(dtype, pl.Struct):
+        members = [
+            _pair(value.struct.field(f.name), f.name, f.dtype)
+            for f in dtype.fields
+            if not f.name.startswith("__")
+        ]
+        return pl.when(value.is_not_null()).then(_object(members))
+    if isinstance(dtype, pl.List | pl.Array):
+        inner = json_value(pl.element(), dtype.inner).drop_nulls()
+        items = value.cast(pl.List(dtype.inner)).list.eval(inner).list.join(",")
+        return pl.concat_str(pl.lit("["), items, pl.lit("]"))
+    return _scalar(value)
 
-    def encode(value: Any) -> str:
-        text = json.dumps(
-            _without_nulls(value),
-            ensure_ascii=False,
-            allow_nan=False,
-            separators=(",", ":"),
-        )
-        return prefix + text
 
-    return encode
-
-
-def _member(value: pl.Expr, name: str, nested: bool = False) -> pl.Expr:
+def _pair(value: pl.Expr, name: str, dtype: _DType) -> pl.Expr:
     """``"name":value`` for a non-null value, else null."""
-    if nested:
-        # Polars writes nulls inside nested values (a missing field of one `Items`
-        # entry); CleverTap must never see `null`, so nested values are encoded
-        # in Python with nulls left out. They are rare: `Items` and profile objects.
-        pair = value.map_elements(_nested_pair(name), return_dtype=pl.String)
-        return pl.when(value.is_not_null()).then(pair)
-    pair = pl.struct(value.alias(name)).struct.json_encode()
-    return pl.when(value.is_not_null()).then(
-        pair.str.strip_prefix("{").str.strip_suffix("}")
-    )
+    key = json.dumps(name, ensure_ascii=False) + ":"
+    return pl.concat_str(pl.lit(key), json_value(value, dtype))
 
 
 def _object(members: list[pl.Expr]) -> pl.Expr:
@@ -65,25 +62,14 @@ def _object(members: list[pl.Expr]) -> pl.Expr:
     return pl.concat_str(pl.lit("{"), body, pl.lit("}"))
 
 
-def _data_object(column: str, dtype: pl.DataType) -> pl.Expr:
-    assert isinstance(dtype, pl.Struct)
-    members = [
-        _member(pl.col(column).struct.field(f.name), f.name, f.dtype.is_nested())
-        for f in dtype.fields
-        if not f.name.startswith("__")
-    ]
-    return _object(members)
-
-
 def record_json(schema: pl.Schema) -> pl.Expr:
     """The expression that turns each row of a record frame into its JSON text."""
-    members = [_member(pl.col(name), name) for name in _TOP_LEVEL if name in schema]
+    members = [
+        _pair(pl.col(name), name, schema[name]) for name in _TOP_LEVEL if name in schema
+    ]
     for column in (EVENT_DATA, PROFILE_DATA):
         if column in schema:
-            data = _data_object(column, schema[column])
-            present = pl.col(column).is_not_null()
-            pair = pl.concat_str(pl.lit(f'"{column}":'), data)
-            members.append(pl.when(present).then(pair))
+            members.append(_pair(pl.col(column), column, schema[column]))
     return _object(members).alias(RECORD_JSON)
 
 

@@ -9,8 +9,9 @@ send and the records to set aside. It works in two vectorised passes:
    ``Employed``/``Married`` as Y/N, ``MSG-*`` preferences as booleans, ``Age`` as
    an integer, dates inside properties as ``$D_`` strings, NaN and infinities
    dropped, and nested property values flattened or JSON-encoded per policy;
-2. **check**: every rule is a Polars expression giving a reason (or null) per
-   row; the first rule a record breaks names the reason and CleverTap's code.
+2. **check**: every rule is a Polars expression saying where a record fails;
+   the first rule a record breaks gives its reason and CleverTap's code, and
+   reasons are put into words only for the records that fail.
 
 Codes are CleverTap's upload codes where CleverTap defines one for that case
 (`CODES` lists them). Where CleverTap documents a limit but no code (key length,
@@ -136,11 +137,23 @@ class Validated:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Check:
+    """Where a record fails (`failed`) and the words that say why (`reason`).
+
+    The two are kept apart so the reasons, which format values into text, are
+    worked out only for the few records that fail, not for every record.
+    """
+
+    failed: pl.Expr
+    reason: pl.Expr
+
+
 @dataclass
 class _Rule:
-    """One check: `reason` is null where the record passes."""
+    """One check and CleverTap's code for a record that fails it."""
 
-    reason: pl.Expr
+    check: _Check
     code: int | None
 
 
@@ -183,12 +196,14 @@ def validate(
     staged = pl.concat([fixed, originals], how="horizontal")
     checks = _rules(staged.schema, context)
     outcome = staged.select(
-        *_first_failure(checks), _drop_counts(staged.schema, context).alias(_DROPS)
+        _first_failure(checks), _drop_counts(staged.schema, context).alias(_DROPS)
     )
 
     passed = outcome.get_column(_RULE).is_null()
     dropped = outcome.filter(passed).get_column(_DROPS).sum()
-    rejected = _rejections(frame.filter(~passed), outcome.filter(~passed), checks)
+    failing = pl.concat([staged, outcome], how="horizontal").filter(~passed)
+    reasons = failing.select(_RULE, _reason(checks).alias(_REASON))
+    rejected = _rejections(frame.filter(~passed), reasons, checks)
     return Validated(
         accepted=fixed.filter(passed),
         rejected=rejected,
@@ -222,14 +237,22 @@ def _context(frame: pl.DataFrame, spec: ValidationSpec, now: datetime) -> _Conte
     )
 
 
-def _first_failure(checks: list[_Rule]) -> list[pl.Expr]:
-    """The index and reason of the first rule each row breaks (null if none)."""
+def _first_failure(checks: list[_Rule]) -> pl.Expr:
+    """The index of the first rule each row breaks (null if none)."""
     firsts: list[pl.Expr] = [
-        pl.when(r.reason.is_not_null()).then(pl.lit(i)) for i, r in enumerate(checks)
+        pl.when(r.check.failed).then(pl.lit(i, dtype=pl.Int32))
+        for i, r in enumerate(checks)
     ]
-    index = pl.coalesce(firsts or [pl.lit(None, dtype=pl.Int32)])
-    reason = pl.coalesce([r.reason for r in checks] or [pl.lit(None, pl.String)])
-    return [index.alias(_RULE), reason.alias(_REASON)]
+    return pl.coalesce(firsts or [pl.lit(None, dtype=pl.Int32)]).alias(_RULE)
+
+
+def _reason(checks: list[_Rule]) -> pl.Expr:
+    """The words for the rule in the ``_RULE`` column (for failing rows only)."""
+    rule = pl.col(_RULE)
+    texts = [pl.when(rule == i).then(r.check.reason) for i, r in enumerate(checks)]
+    # A reason built from a null value would be null; a rejection always says why.
+    fallback = pl.format("breaks pre-flight rule {}", rule)
+    return pl.coalesce([*texts, fallback])
 
 
 def _rejections(
@@ -650,16 +673,20 @@ def _rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
     ]
 
 
-def _when(failed: pl.Expr, reason: pl.Expr | str) -> pl.Expr:
-    """A reason where `failed` holds, else null."""
+def _when(failed: pl.Expr, reason: pl.Expr | str | _Check) -> _Check:
+    """A check failing where `failed` holds (and, for a check, where it fails)."""
+    where = failed.fill_null(False)
+    if isinstance(reason, _Check):
+        return _Check(where & reason.failed, reason.reason)
     text = pl.lit(reason) if isinstance(reason, str) else reason
-    return pl.when(failed.fill_null(False)).then(text)
+    return _Check(where, text)
 
 
-def _type_reason() -> pl.Expr:
+def _type_reason() -> _Check:
     kind = pl.col("type")
     known = kind.is_in([EVENT, PROFILE]).fill_null(False)
-    return _when(~known, pl.format("type '{}' is neither event nor profile", kind))
+    shown = kind.cast(pl.String).fill_null("")
+    return _when(~known, pl.format("type '{}' is neither event nor profile", shown))
 
 
 def _identity_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
@@ -791,7 +818,7 @@ def _items_count_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
 
 def _nested_reason(
     column: str, prop: pl.Field, kind: str, context: _Context
-) -> pl.Expr | None:
+) -> _Check | None:
     """Why a (still) nested property is refused, per row; None if it never is."""
     if not isinstance(prop.dtype, _NESTED):
         return None
@@ -839,7 +866,7 @@ def _property_rules(schema: pl.Schema, kind: str, context: _Context) -> list[_Ru
 
 def _key_reasons(
     column: str, props: list[pl.Field], kind: str, context: _Context
-) -> list[pl.Expr]:
+) -> list[_Check]:
     """Over-long keys and keys with banned characters, where the key has a value."""
     banned = BANNED_NAME_CHARACTERS if kind == EVENT else BANNED_PROFILE_KEY_CHARACTERS
     limit = context.spec.max_key_length
@@ -860,7 +887,7 @@ def _key_reasons(
 
 def _value_reasons(
     column: str, props: list[pl.Field], context: _Context
-) -> list[pl.Expr]:
+) -> list[_Check]:
     """Over-long strings anywhere in a value, and malformed ``$D_`` dates."""
     limit = context.spec.max_value_bytes
     reasons = []
@@ -915,7 +942,7 @@ def _count_rule(
     return _Rule(reason, CODES["too many event properties"] if kind == EVENT else None)
 
 
-def _non_finite_reasons(column: str, schema: pl.Schema) -> list[pl.Expr]:
+def _non_finite_reasons(column: str, schema: pl.Schema) -> list[_Check]:
     """Under ``non_finite = reject``: properties holding NaN or an infinity."""
     return [
         _when(

@@ -122,6 +122,22 @@ def test_charged_keeps_its_items() -> None:
     ]
 
 
+def test_items_leave_out_missing_fields_and_null_entries() -> None:
+    items = [[{"sku": "A1", "qty": 2, "note": 'say "hi", ok'}, None, {"sku": "é\n2"}]]
+    rows = _rows(user=["u-001"], ts=[1709284500], Items=items)
+    records = build_events(
+        rows, identity="user", event_name_value="Charged", properties={"Items": "Items"}
+    )
+
+    (sent,) = _sent(_check(records))
+
+    assert json.loads(sent)["evtData"]["Items"] == [
+        {"sku": "A1", "qty": 2, "note": 'say "hi", ok'},
+        {"sku": "é\n2"},
+    ]
+    assert "null" not in sent
+
+
 @pytest.mark.parametrize(
     ("policy", "expected"),
     [
