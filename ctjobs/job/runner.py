@@ -104,6 +104,8 @@ class Runner:
         self.progress = progress or (lambda stage, n: None)
         self.options = RunOptions()
         self._day_pending: dict[str, int] = {}
+        # Lookup tables read once a run, so every partition joins the same table.
+        self._lookups: dict[str, pl.DataFrame] = {}
 
     def run(self, options: RunOptions, *, writer: Writer | None = None) -> RunSummary:
         """Run the job once; data problems are recorded, not raised."""
@@ -334,7 +336,9 @@ class Runner:
         stage = time.perf_counter()
         # Steps compiled into a BigQuery query already ran there.
         remaining = steps_after_source(self.spec)
-        transformed = apply_steps(frame.lazy(), remaining, self.spec.base_dir)
+        transformed = apply_steps(
+            frame.lazy(), remaining, self.spec.base_dir, tables=self._lookups
+        )
         transformed_df = transformed.collect(engine="streaming")
         _tick(summary, "transform", stage)
         summary.rows_after_transforms += transformed_df.height
@@ -380,7 +384,9 @@ class Runner:
         """Records for one mapping, checked, encoded; rejections stored."""
         counts = summary.mapping(record_spec.name, record_spec.kind)
         stage = time.perf_counter()
-        lf = apply_steps(rows.lazy(), record_spec.steps, self.spec.base_dir)
+        lf = apply_steps(
+            rows.lazy(), record_spec.steps, self.spec.base_dir, tables=self._lookups
+        )
         records = build_records(lf, _mapping(record_spec, self.spec.source.timezone))
         if self.options.replay is not None:
             # Only the records being replayed are built and checked, so counts add up.

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ctjobs.sandbox.config import SandboxConfig
-from ctjobs.sandbox.server import serve
 
 
 def sandbox_command(
@@ -79,4 +78,6 @@ def sandbox_command(
         legacy_shape=legacy_shape,
         store_path=str(store) if store is not None else None,
     )
+    from ctjobs.sandbox.server import serve
+
     serve(config, host=host, port=port, ready_file=ready_file)

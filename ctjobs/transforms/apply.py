@@ -26,9 +26,18 @@ from ctjobs.transforms.lookups import read_lookup
 
 
 def apply_step(
-    lf: pl.LazyFrame, step: Step, base_dir: Path = Path(".")
+    lf: pl.LazyFrame,
+    step: Step,
+    base_dir: Path = Path("."),
+    *,
+    tables: dict[str, pl.DataFrame] | None = None,
 ) -> pl.LazyFrame:
-    """One declared step applied to `lf`."""
+    """One declared step applied to `lf`.
+
+    `tables` keeps the lookup tables already read, by path: a run that applies
+    its steps to many partitions reads each lookup once, and enriches every
+    partition from the same table.
+    """
     match step:
         case RenameStep():
             return steps.rename(lf, step.columns)
@@ -43,7 +52,12 @@ def apply_step(
         case CastStep():
             return steps.cast(lf, step.columns)
         case LookupStep():
-            table = read_lookup(step.path, base_dir)
+            if tables is None:
+                table = read_lookup(step.path, base_dir)
+            elif step.path in tables:
+                table = tables[step.path]
+            else:
+                table = tables[step.path] = read_lookup(step.path, base_dir)
             return steps.lookup(
                 lf,
                 table,
@@ -63,12 +77,16 @@ def apply_step(
 
 
 def apply_steps(
-    lf: pl.LazyFrame, declared: Sequence[Step], base_dir: Path = Path(".")
+    lf: pl.LazyFrame,
+    declared: Sequence[Step],
+    base_dir: Path = Path("."),
+    *,
+    tables: dict[str, pl.DataFrame] | None = None,
 ) -> pl.LazyFrame:
     """Every declared step applied in order; errors name the step's position."""
     for number, step in enumerate(declared, start=1):
         try:
-            lf = apply_step(lf, step, base_dir)
+            lf = apply_step(lf, step, base_dir, tables=tables)
             # Resolving the schema now finds a misspelt column at its own step.
             lf.collect_schema()
         except UsageError as error:

@@ -6,10 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ctjobs.webhook.compact import compact as compact_landing
 from ctjobs.webhook.config import DEFAULT_MAX_BODY_BYTES, WebhookConfig
-from ctjobs.webhook.server import configure_logging
-from ctjobs.webhook.server import serve as serve_intake
 
 webhook_app = typer.Typer(
     help="Receive CleverTap webhook campaigns and land them as a source.",
@@ -48,6 +45,9 @@ def serve(
     """Serve the intake. Credentials come from CTJOBS_WEBHOOK_SECRET (header
     CTJOBS_WEBHOOK_SECRET_HEADER, default X-Webhook-Secret) and/or
     CTJOBS_WEBHOOK_USER + CTJOBS_WEBHOOK_PASSWORD."""
+    from ctjobs.webhook.server import configure_logging
+    from ctjobs.webhook.server import serve as serve_intake
+
     configure_logging()
     config = WebhookConfig.from_env(
         land,
@@ -62,6 +62,9 @@ def serve(
 @webhook_app.command()
 def compact(land: Land, spool: Spool = None) -> None:
     """Turn closed JSON-lines landing files into Parquet (safe while serving)."""
+    from ctjobs.webhook.compact import compact as compact_landing
+    from ctjobs.webhook.server import configure_logging
+
     configure_logging()
     rows = compact_landing(land, spool=spool)
     typer.echo(f"compacted {rows} rows")

@@ -55,9 +55,9 @@ class Batch:
 
 def batch_id(keys: pl.Series) -> str:
     """A short id for a batch, stable for the same record keys in the same order."""
-    # The same digest as hashing each key and a NUL in turn, in one call.
-    joined = "".join(f"{key}\0" for key in keys.to_list())
-    return hashlib.blake2b(joined.encode(), digest_size=10).hexdigest()
+    # Each key followed by a NUL, joined by Polars, hashed in one call.
+    joined = keys.cast(pl.String).fill_null("None").str.join("\0").item()
+    return hashlib.blake2b(f"{joined}\0".encode(), digest_size=10).hexdigest()
 
 
 def batch_bounds(sizes: np.ndarray, max_records: int, max_bytes: int) -> list[int]:
