@@ -90,6 +90,11 @@ class Ledger:
     def __init__(self, path: str | Path, job: str) -> None:
         self.path = Path(path)
         self.job = job
+        # What was delivered, and so what is never sent again, is kept per
+        # destination: `scope` is the job's name plus where it sends (see
+        # `deliver_to`). Runs, rejections, pending records and schema snapshots
+        # are the job's own and keyed on its name alone.
+        self.scope = job
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
@@ -103,6 +108,16 @@ class Ledger:
     def close(self) -> None:
         """Close the file."""
         self._db.close()
+
+    def deliver_to(self, destination: str | None) -> None:
+        """Key delivery state on `destination` (None: the job's name alone).
+
+        Records acknowledged by one CleverTap account, files imported to one
+        server, positions reached for one destination: none of them count for
+        another, so a job first tried against the sandbox sends everything when
+        it is pointed at CleverTap.
+        """
+        self.scope = self.job if destination is None else f"{self.job}@{destination}"
 
     # ------------------------------------------------------------ runs
 
@@ -187,7 +202,7 @@ class Ledger:
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 f"SELECT record_key FROM acked WHERE job = ? AND source_file IN ({marks})",
-                (self.job, *chunk),
+                (self.scope, *chunk),
             )
             keys.extend(r[0] for r in rows)
         if not keys:
@@ -210,17 +225,17 @@ class Ledger:
         with self._db:
             self._db.executemany(
                 "INSERT OR IGNORE INTO acked VALUES (?, ?, ?, ?)",
-                [(self.job, key, file, run_id) for key, file in acked],
+                [(self.scope, key, file, run_id) for key, file in acked],
             )
             self._db.execute(
                 "DELETE FROM in_flight WHERE job = ? AND batch_id = ?",
-                (self.job, batch_id),
+                (self.scope, batch_id),
             )
             self._insert_rejections(run_id, "clevertap", rejected)
             self._db.execute(
                 "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    self.job,
+                    self.scope,
                     batch_id,
                     run_id,
                     kind,
@@ -241,7 +256,7 @@ class Ledger:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO in_flight VALUES (?, ?, ?, ?, ?)",
-                (self.job, batch_id, run_id, json.dumps(list(keys)), now()),
+                (self.scope, batch_id, run_id, json.dumps(list(keys)), now()),
             )
 
     def end_batch(self, batch_id: str) -> None:
@@ -249,7 +264,7 @@ class Ledger:
         with self._db:
             self._db.execute(
                 "DELETE FROM in_flight WHERE job = ? AND batch_id = ?",
-                (self.job, batch_id),
+                (self.scope, batch_id),
             )
 
     def in_doubt(self, run_id: str) -> dict[str, tuple[str, str]]:
@@ -257,7 +272,7 @@ class Ledger:
         rows = self._db.execute(
             "SELECT run_id, batch_id, record_keys FROM in_flight "
             "WHERE job = ? AND run_id != ?",
-            (self.job, run_id),
+            (self.scope, run_id),
         )
         return {
             key: (run, batch) for run, batch, keys in rows for key in json.loads(keys)
@@ -268,13 +283,13 @@ class Ledger:
         wanted = set(keys)
         rows = self._db.execute(
             "SELECT batch_id, record_keys FROM in_flight WHERE job = ? AND run_id != ?",
-            (self.job, run_id),
+            (self.scope, run_id),
         ).fetchall()
         done = [b for b, k in rows if set(json.loads(k)) <= wanted]
         with self._db:
             self._db.executemany(
                 "DELETE FROM in_flight WHERE job = ? AND batch_id = ?",
-                [(self.job, batch_id) for batch_id in done],
+                [(self.scope, batch_id) for batch_id in done],
             )
 
     def hold(self, run_id: str, held: pl.DataFrame, reason: str) -> None:
@@ -285,7 +300,7 @@ class Ledger:
         with self._db:
             self._db.executemany(
                 "INSERT OR IGNORE INTO acked VALUES (?, ?, ?, ?)",
-                [(self.job, key, file, run_id) for key, file in rows],
+                [(self.scope, key, file, run_id) for key, file in rows],
             )
         self.add_pending(run_id, held, reason)
 
@@ -401,7 +416,7 @@ class Ledger:
     def seen_files(self) -> dict[str, tuple[int, str]]:
         """Path → (size, version) of every source file this job has processed."""
         rows = self._db.execute(
-            "SELECT path, size, version FROM files WHERE job = ?", (self.job,)
+            "SELECT path, size, version FROM files WHERE job = ?", (self.scope,)
         )
         return {path: (size, version) for path, size, version in rows}
 
@@ -412,7 +427,7 @@ class Ledger:
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(self.job, p, s, v, r, run_id, now()) for p, s, v, r in files],
+                [(self.scope, p, s, v, r, run_id, now()) for p, s, v, r in files],
             )
 
     # ------------------------------------------------------------ schemas, state
@@ -441,7 +456,7 @@ class Ledger:
             rows = self._db.execute(
                 f"SELECT identity, digest FROM profile_state WHERE job = ? "
                 f"AND identity IN ({marks})",
-                (self.job, *chunk),
+                (self.scope, *chunk),
             )
             found.update(dict(rows.fetchall()))
         return found
@@ -453,13 +468,16 @@ class Ledger:
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO profile_state VALUES (?, ?, ?, ?)",
-                [(self.job, identity, digest, run_id) for identity, digest in digests],
+                [
+                    (self.scope, identity, digest, run_id)
+                    for identity, digest in digests
+                ],
             )
 
     def position(self, name: str) -> str | None:
         """A stored incremental position (a watermark, say)."""
         row = self._db.execute(
-            "SELECT value FROM positions WHERE job = ? AND name = ?", (self.job, name)
+            "SELECT value FROM positions WHERE job = ? AND name = ?", (self.scope, name)
         ).fetchone()
         return str(row[0]) if row else None
 
@@ -468,7 +486,7 @@ class Ledger:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)",
-                (self.job, name, value),
+                (self.scope, name, value),
             )
 
 

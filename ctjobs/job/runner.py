@@ -34,6 +34,7 @@ from ctjobs.report.html import write_report
 from ctjobs.transforms.apply import apply_steps
 from ctjobs.transforms.lookups import resolve_lookup
 from ctjobs.writers.base import WriteContext, Writer, WriteResult
+from ctjobs.writers.factory import destination_of
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ class Runner:
         owned = writer is None
         try:
             writer = writer or self._writer(dry_run, options.out, run_dir)
+            self.ledger.deliver_to(destination_of(self.spec))
             context = WriteContext(self.spec.name, run_id, self.ledger, dry_run)
             work(writer, context, summary)
             summary.status = "incomplete" if summary.total("pending") else "done"

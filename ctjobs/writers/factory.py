@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -45,3 +46,32 @@ def make_writer(
 
         return make_import_writer(spec, out=out)
     raise UsageError(f"writer kind {config.kind!r} is not known")
+
+
+def destination_of(spec: JobSpec) -> str | None:
+    """Where the job's records land, as a short key for the ledger; None if nowhere.
+
+    A CleverTap account is known by its account ID (whatever regional host or
+    sandbox URL reaches it), an import server by user, host, port and folder, a
+    local or object-store folder by its path. The key is a digest, so no account
+    ID or host name is written into the ledger's keys. A dry run of an upload job
+    takes its key from the credentials when they are set, so that it previews
+    what a real run would send; without them it counts against nothing sent.
+    """
+    config = spec.writer
+    if config.kind == "upload":
+        from ctjobs.credentials import load_credentials
+
+        try:
+            where = "clevertap:" + load_credentials().account_id
+        except UsageError:
+            return None
+    elif config.kind == "sftp":
+        where = (
+            f"sftp:{config.username}@{config.host}:{config.port}/{config.remote_dir}"
+        )
+    elif config.kind == "files":
+        where = f"files:{config.out}"
+    else:
+        return None
+    return hashlib.blake2b(where.encode(), digest_size=8).hexdigest()

@@ -150,6 +150,33 @@ def test_a_rerun_sends_nothing_twice(tmp_path: Path, sandbox: SandboxProcess) ->
     assert len(sandbox.records()) == first.total("built")
 
 
+def test_what_one_account_acknowledged_is_still_sent_to_another(
+    tmp_path: Path, sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = events_job(tmp_path)
+    tried = ct.run_job(job)
+    assert tried.total("sent") == tried.total("built") > 0
+
+    # The same job pointed at another CleverTap account sends every record there.
+    with SandboxProcess(account_id="acct-prod", passcode="pass-prod") as other:
+        monkeypatch.setenv("CLEVERTAP_API_URL", other.url)
+        monkeypatch.setenv("CLEVERTAP_ACCOUNT_ID", other.account_id)
+        monkeypatch.setenv("CLEVERTAP_PASSCODE", other.passcode)
+        moved = ct.run_job(job)
+        again = ct.run_job(job)
+        assert moved.total("skipped_sent") == 0
+        assert moved.total("sent") == tried.total("built")
+        assert canonical(other.records()) == canonical(sandbox.records())
+        assert again.total("sent") == 0
+
+    # Back on the first account (at a new address), nothing is sent twice.
+    with SandboxProcess(account_id="acct-test", passcode="pass-test") as moved_host:
+        monkeypatch.setenv("CLEVERTAP_API_URL", moved_host.url)
+        back = ct.run_job(job)
+    assert back.total("sent") == 0
+    assert back.total("skipped_sent") == tried.total("built")
+
+
 def test_change_only_profiles_send_only_what_changed(
     tmp_path: Path, sandbox: SandboxProcess
 ) -> None:
