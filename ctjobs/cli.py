@@ -309,3 +309,15 @@ def main() -> None:
     except UsageError as error:
         typer.echo(f"ctjobs: error: {error}", err=True)
         sys.exit(EXIT_USAGE)
+    except Exception as error:
+        # A failure ctjobs did not foresee still ends in one line; the run's
+        # ledger entry and summary were written before it got here.
+        if _state["debug"]:
+            raise
+        first = (str(error).strip().splitlines() or [""])[0]
+        typer.echo(
+            f"ctjobs: error: {type(error).__name__}: {first} "
+            "(run again with --debug for the traceback)",
+            err=True,
+        )
+        sys.exit(EXIT_FAILED)

@@ -12,8 +12,16 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ctjobs.errors import JobFileError
 
@@ -60,6 +68,20 @@ class SourceSpec(_Model):
         "UTC",
         description="timezone of naive times in the source (CleverTap's packed ts)",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            message = (
+                f"unknown timezone {name!r}; use an IANA name such as "
+                "'Asia/Kolkata' or 'UTC' (the CleverTap project's timezone)"
+            )
+            raise ValueError(message) from None
+        return name
+
     schema_overrides: dict[str, str] = Field(
         default_factory=dict,
         description="declared column types, which win over inference",
@@ -330,6 +352,24 @@ class JobSpec(_Model):
     )
     base_dir: Path = Field(Path("."), exclude=True)
 
+    @model_validator(mode="after")
+    def _mappings_are_told_apart(self) -> JobSpec:
+        # A record's key is its source row plus its mapping's kind and name: two
+        # mappings of one kind under one name would share keys, and the second
+        # one's records would count as already sent.
+        seen: dict[tuple[str, str], int] = {}
+        for number, mapping in enumerate(self.records, start=1):
+            label = (mapping.kind, mapping.name)
+            if label in seen:
+                named = f"named {mapping.name!r}" if mapping.name else "unnamed"
+                message = (
+                    f"records {seen[label]} and {number} are both {named} "
+                    f"{mapping.kind} mappings; give each [[records]] its own `name`"
+                )
+                raise ValueError(message)
+            seen[label] = number
+        return self
+
 
 def _looks_secret(key: str) -> bool:
     name = key.lower()
@@ -363,7 +403,8 @@ def _problem(error: Any) -> str:
         tag = error.get("ctx", {}).get("tag")
         expected = error.get("ctx", {}).get("expected_tags", "")
         return f"{where}: unknown step {tag!r}; use one of: {expected}"
-    return f"{where}: {error['msg']}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def parse_job(

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 import ctjobs as ct
 from tests.conftest import DEFAULT_JOB, ROOT
@@ -127,3 +128,64 @@ def test_upload_without_region_or_url_is_a_usage_error(tmp_path: Path) -> None:
     done = ctjobs("run", str(DEFAULT_JOB))
     assert done.returncode == 2
     assert "CLEVERTAP_API_URL" in done.stderr
+
+
+def _events_job(tmp_path: Path, body: str, **source: str) -> Path:
+    samples = ROOT / "data" / "samples" / "events" / "csv" / "*.csv.gz"
+    extra = "".join(f'{key} = "{value}"\n' for key, value in source.items())
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'name = "x"\n[source]\npaths = ["{samples}"]\n{extra}{body}'
+        '[writer]\nkind = "dry-run"\n',
+        encoding="utf-8",
+    )
+    return job
+
+
+EVENT_MAPPING = (
+    '[[records]]\nkind = "event"\nidentity = "profile.identity"\nts = "ts"\n'
+    'event_name_value = "{}"\n'
+)
+
+
+def test_two_mappings_of_one_kind_need_their_own_names(tmp_path: Path) -> None:
+    twins = EVENT_MAPPING.format("Purchase A") + EVENT_MAPPING.format("Purchase B")
+    done = ctjobs("run", str(_events_job(tmp_path, twins)), "--dry-run")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"ctjobs: error: {tmp_path / 'job.toml'}: records 1 and 2 are both unnamed "
+        "event mappings; give each [[records]] its own `name`"
+    ]
+
+    named = twins.replace("[[records]]\n", '[[records]]\nname = "a"\n', 1)
+    summary = ct.run_job(_events_job(tmp_path, named), dry_run=True, out=tmp_path)
+    assert summary.total("written") == 2 * summary.rows_after_transforms
+
+
+def test_an_unknown_timezone_is_a_job_file_error(tmp_path: Path) -> None:
+    mapping = EVENT_MAPPING.format("Viewed")
+    job = _events_job(tmp_path, mapping, timezone="Mars/Olympus")
+    done = ctjobs("run", str(job), "--dry-run")
+    assert done.returncode == 2
+    assert "unknown timezone 'Mars/Olympus'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unforeseen_failure_is_one_line_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ctjobs import cli
+    from ctjobs.job import runner
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(runner, "run_job", broken)
+    monkeypatch.setattr(sys, "argv", ["ctjobs", "run", str(DEFAULT_JOB), "--dry-run"])
+    with pytest.raises(SystemExit) as ended:
+        cli.main()
+    assert ended.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "ctjobs: error: RuntimeError: disk on fire "
+        "(run again with --debug for the traceback)"
+    ]
