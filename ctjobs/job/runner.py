@@ -28,7 +28,7 @@ from ctjobs.readers.source import commit_watermark, steps_after_source
 from ctjobs.readers.storage import SourceFile, list_files
 from ctjobs.records.build import RecordMapping, build_records
 from ctjobs.records.encode import RECORD_JSON, encode_records
-from ctjobs.records.frame import PROFILE, PROFILE_DATA, RECORD_KEY
+from ctjobs.records.frame import IDENTITY_FIELDS, PROFILE, PROFILE_DATA, RECORD_KEY
 from ctjobs.records.validate import validate
 from ctjobs.report.html import write_report
 from ctjobs.transforms.apply import apply_steps
@@ -37,6 +37,9 @@ from ctjobs.writers.base import WriteContext, Writer, WriteResult
 from ctjobs.writers.factory import destination_of
 
 log = logging.getLogger(__name__)
+# Columns added to encoded profiles: whom each is about, and a digest of its values.
+_PROFILE_OWNER = "__owner"
+_PROFILE_DIGEST = "__digest"
 
 Progress = Callable[[str, int], None]
 Chunk = Literal["all", "day", "file"]
@@ -446,6 +449,8 @@ class Runner:
             return encoded
         encoded = self._settle_in_doubt(encoded, context, counts)
         todo = self.ledger.unacked(encoded)
+        if record_spec.kind == PROFILE:
+            todo = self._changed_since_sent(encoded, todo)
         held = self.ledger.held(
             encoded.filter(~pl.col(RECORD_KEY).is_in(todo[RECORD_KEY].implode()))
         )
@@ -454,17 +459,34 @@ class Runner:
         counts.in_doubt += held
         counts.skipped_sent += encoded.height - todo.height - held
         if record_spec.kind == PROFILE and record_spec.change_only and todo.height:
-            last = self.ledger.profile_digests(todo["identity"].drop_nulls().to_list())
-            if last:
-                known = pl.DataFrame(
-                    {"identity": list(last), "__last": list(last.values())},
-                    schema={"identity": pl.String, "__last": pl.String},
-                )
-                joined = todo.join(known, on="identity", how="left")
-                changed = joined.filter(pl.col("__last").ne_missing(pl.col("__digest")))
-                counts.skipped_unchanged += todo.height - changed.height
-                todo = changed.drop("__last")
+            changed = todo.filter(
+                self._last_sent(todo).ne_missing(pl.col(_PROFILE_DIGEST))
+            )
+            counts.skipped_unchanged += todo.height - changed.height
+            todo = changed
         return todo
+
+    def _last_sent(self, profiles: pl.DataFrame) -> pl.Series:
+        """The digest last acknowledged for each profile's person (null if none)."""
+        who = profiles[_PROFILE_OWNER]
+        last = self.ledger.profile_digests(who.unique().to_list())
+        return who.replace_strict(last, default=None, return_dtype=pl.String)
+
+    def _changed_since_sent(
+        self, encoded: pl.DataFrame, todo: pl.DataFrame
+    ) -> pl.DataFrame:
+        """`todo` plus the acknowledged profiles whose person was sent other values since.
+
+        A profile's key is its person and its content, so a profile that changed and
+        changed back (A, B, then A again) has a key that was acknowledged long ago:
+        what counts is whether A is what CleverTap holds now.
+        """
+        done = encoded.filter(~pl.col(RECORD_KEY).is_in(todo[RECORD_KEY].implode()))
+        if done.height == 0:
+            return todo
+        last = self._last_sent(done)
+        stale = done.filter(last.is_not_null() & last.ne(done[_PROFILE_DIGEST]))
+        return pl.concat([todo, stale]) if stale.height else todo
 
     def _settle_in_doubt(
         self, encoded: pl.DataFrame, context: WriteContext, counts: Any
@@ -543,11 +565,7 @@ class Runner:
         if result.pending is not None and result.pending.height:
             reason = "not delivered (retries spent or connection lost); re-run to send"
             self.ledger.add_pending(context.run_id, result.pending, reason)
-        if (
-            record_spec.kind == PROFILE
-            and record_spec.change_only
-            and not context.dry_run
-        ):
+        if record_spec.kind == PROFILE and not context.dry_run:
             self._remember_profiles(todo, result, context)
 
     def _remember_profiles(
@@ -562,7 +580,7 @@ class Runner:
             done = done.filter(
                 ~pl.col(RECORD_KEY).is_in(result.rejected[RECORD_KEY].implode())
             )
-        pairs = done.select("identity", "__digest").drop_nulls().rows()
+        pairs = done.select(_PROFILE_OWNER, _PROFILE_DIGEST).rows()
         self.ledger.save_profile_digests(context.run_id, pairs)
 
     def _reject(
@@ -734,12 +752,14 @@ def _mapping(spec: RecordSpec, timezone: str) -> RecordMapping:
 
 
 def _profile_keys(encoded: pl.DataFrame) -> pl.DataFrame:
-    """Key each profile by identity and content, so a changed profile is new work.
+    """Key each profile by its person and its content, so a changed profile is new work.
 
-    The digest is of the profile's properties with its ``ts`` left out, so the same
-    properties sent at another time still count as unchanged. Floats are rounded to
-    nine decimals for the digest only: a sum computed in another order can differ in
-    its last bit, and that is not a change worth sending.
+    The person is the identifier the record carries, named by its field (an
+    objectId and an identity that happen to be equal are two people). The digest
+    is of the profile's properties with its ``ts`` left out, so the same properties
+    sent at another time still count as unchanged. Floats are rounded to nine
+    decimals for the digest only: a sum computed in another order can differ in its
+    last bit, and that is not a change worth sending.
     """
     texts = [""] * encoded.height
     if PROFILE_DATA in encoded:
@@ -751,15 +771,22 @@ def _profile_keys(encoded: pl.DataFrame) -> pl.DataFrame:
             .to_list()
         )
     digests = [hashlib.blake2b(t.encode(), digest_size=12).hexdigest() for t in texts]
-    identity = (
-        encoded["identity"].fill_null("") if "identity" in encoded else pl.lit("")
-    )
+    owners = [
+        # The plain identity stays unprefixed, as ledgers have always keyed it.
+        pl.col(name).cast(pl.String)
+        if name == "identity"
+        else pl.concat_str(pl.lit(f"{name}:"), pl.col(name).cast(pl.String))
+        for name in IDENTITY_FIELDS
+        if name in encoded
+    ]
+    owner = pl.coalesce(*owners, pl.lit("")) if owners else pl.lit("")
     return encoded.with_columns(
-        pl.Series("__digest", digests, dtype=pl.String),
+        pl.Series(_PROFILE_DIGEST, digests, dtype=pl.String),
+        owner.alias(_PROFILE_OWNER),
     ).with_columns(
-        pl.concat_str(identity, pl.lit("#profile#"), pl.col("__digest")).alias(
-            RECORD_KEY
-        )
+        pl.concat_str(
+            pl.col(_PROFILE_OWNER), pl.lit("#profile#"), pl.col(_PROFILE_DIGEST)
+        ).alias(RECORD_KEY)
     )
 
 

@@ -202,6 +202,37 @@ def test_change_only_profiles_send_only_what_changed(
     assert record["identity"] == target
     assert record["profileData"]["City"] == "Atlantis"
 
+    # Changed back, the profile is sent again: CleverTap holds Atlantis now.
+    source.write_bytes(original.read_bytes())
+    sandbox.reset()
+    fourth = ct.run_job(job)
+    assert fourth.total("sent") == 1
+    [record] = sandbox.records()
+    assert record["identity"] == target
+    assert record["profileData"]["City"] != "Atlantis"
+    assert ct.run_job(job).total("sent") == 0
+
+
+def test_profiles_of_different_people_with_equal_values_are_each_sent(
+    tmp_path: Path, sandbox: SandboxProcess
+) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text("objectId,Tier\n__g1,Gold\n__g2,Gold\n", encoding="utf-8")
+    job = tmp_path / "people.toml"
+    job.write_text(
+        f'name = "people"\n[source]\npaths = ["{source}"]\n[[records]]\n'
+        'kind = "profile"\nidentity = "objectId"\nidentity_field = "objectId"\n'
+        'properties = { Tier = "Tier" }\n[writer]\nkind = "upload"\n',
+        encoding="utf-8",
+    )
+    assert ct.run_job(job).total("sent") == 2
+    # A third person with the same values is someone new, not a repeat.
+    with source.open("a", encoding="utf-8") as more:
+        more.write("__g3,Gold\n")
+    assert ct.run_job(job).total("sent") == 1
+    assert sorted(r["objectId"] for r in sandbox.records()) == ["__g1", "__g2", "__g3"]
+    assert ct.run_job(job).total("sent") == 0
+
 
 def test_replay_sends_the_fixed_records_once(
     tmp_path: Path, sandbox: SandboxProcess
