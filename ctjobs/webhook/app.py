@@ -37,7 +37,8 @@ from ctjobs.webhook.rejected import keep_rejected
 from ctjobs.webhook.writer import LandingWriter
 
 logger = logging.getLogger(__name__)
-access_logger = logging.getLogger("ctjobs.webhook.access")
+ACCESS_LOGGER = "ctjobs.webhook.access"
+access_logger = logging.getLogger(ACCESS_LOGGER)
 
 ACCESS_KEY = "ctjobs.access"
 

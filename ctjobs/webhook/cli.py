@@ -11,6 +11,7 @@ from ctjobs.webhook.config import DEFAULT_MAX_BODY_BYTES, WebhookConfig
 webhook_app = typer.Typer(
     help="Receive CleverTap webhook campaigns and land them as a source.",
     no_args_is_help=True,
+    add_completion=False,
 )
 
 Land = Annotated[str, typer.Option(help="Landing folder, or an s3:// or gs:// URL.")]

@@ -2,7 +2,9 @@
 
 uvicorn handles SIGTERM and SIGINT: it stops accepting, lets in-flight requests
 finish (each waits for its batch to be fsync'ed), then runs the app's shutdown,
-which drains the landing writer before the process exits.
+which drains the landing writer before the process exits. A stop asked for by a
+signal that ends in that clean shutdown returns normally (exit code 0): uvicorn
+re-raises the signal once it is done, and `serve` answers it instead of dying of it.
 """
 
 from __future__ import annotations
@@ -10,16 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
-from ctjobs.webhook.app import create_app
+from ctjobs.webhook.app import ACCESS_LOGGER, create_app
 from ctjobs.webhook.config import WebhookConfig
 
 READY_PREFIX = "WEBHOOK READY"
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def serve(
@@ -44,7 +52,8 @@ def serve(
         timeout_graceful_shutdown=30,
     )
     server = uvicorn.Server(uvicorn_config)
-    asyncio.run(_run(server, listener, ready_file))
+    with _stop_on_signals(server):
+        asyncio.run(_run(server, listener, ready_file))
     if not server.started:
         sys.exit(3)  # the app failed to start; uvicorn has logged why
 
@@ -60,6 +69,31 @@ async def _run(
     if server.started:
         _announce(listener, ready_file)
     await serving
+
+
+@contextmanager
+def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
+    """Make SIGTERM and SIGINT ask ``server`` to stop, before and after uvicorn.
+
+    uvicorn puts its own handlers in place only while it serves, restores these
+    afterwards and then raises each signal it caught again. With these handlers,
+    that second delivery is a no-op rather than death by signal (or a
+    KeyboardInterrupt), and a signal that arrives before uvicorn listens still
+    stops it once it has started. Off the main thread, signals are left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -89,16 +123,27 @@ def _announce(
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Send logs to stderr; access lines are bare JSON, one per request."""
-    plain = logging.StreamHandler(sys.stderr)
-    plain.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
-    access = logging.StreamHandler(sys.stderr)
-    access.setFormatter(logging.Formatter("%(message)s"))
+    """Send logs to stderr, each line once; access lines are bare JSON, one per request.
+
+    When the root logger already has a handler (the ``ctjobs`` console script's
+    `logging.basicConfig`), that handler is used and none is added, so no line is
+    written twice; the root level is only ever lowered to ``level``, never raised,
+    so ``ctjobs --debug webhook serve`` keeps its debug lines. Calling this again
+    adds nothing.
+    """
     root = logging.getLogger()
-    root.addHandler(plain)
-    root.setLevel(level)
-    access_logger = logging.getLogger("ctjobs.webhook.access")
-    access_logger.addHandler(access)
+    if root.handlers:
+        root.setLevel(min(root.level, level))
+    else:
+        plain = logging.StreamHandler(sys.stderr)
+        plain.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        root.addHandler(plain)
+        root.setLevel(level)
+    access_logger = logging.getLogger(ACCESS_LOGGER)
     access_logger.propagate = False
+    if not access_logger.handlers:
+        access = logging.StreamHandler(sys.stderr)
+        access.setFormatter(logging.Formatter("%(message)s"))
+        access_logger.addHandler(access)

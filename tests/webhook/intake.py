@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from ctjobs.webhook import scan_landing
+from ctjobs.webhook.payload import parse_delivery
 
 SECRET = "hunter2-header-secret"
 USER = "clevertap"
@@ -47,18 +52,36 @@ class Intake:
         return scan_landing(self.land).collect()
 
 
+def ctjobs_webhook() -> list[str]:
+    """The real command line: the venv's ``ctjobs`` console script, ``webhook``."""
+    script = Path(sys.executable).with_name("ctjobs")
+    found = str(script) if script.exists() else shutil.which("ctjobs")
+    if found is None:
+        raise RuntimeError("the ctjobs console script is not installed")
+    return [found, "webhook"]
+
+
+#: ``python -m ctjobs.webhook``: the same Typer app without the ctjobs options.
+MODULE_WEBHOOK = [sys.executable, "-m", "ctjobs.webhook"]
+
+
 def start_intake(
-    land: Path, env: dict[str, str], *args: str, timeout: float = 30
+    land: Path,
+    env: dict[str, str],
+    *args: str,
+    timeout: float = 30,
+    command: Sequence[str] | None = None,
 ) -> Intake:
-    """Run ``python -m ctjobs.webhook serve`` and wait until it is listening."""
+    """Run ``ctjobs webhook serve`` and wait until it is listening.
+
+    ``command`` replaces ``ctjobs webhook`` (e.g. `MODULE_WEBHOOK`).
+    """
     number = next(_numbers)
     work = land.parent
     ready, log, stdout = (work / f"{name}-{number}" for name in ("ready", "log", "out"))
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "ctjobs.webhook",
+            *(ctjobs_webhook() if command is None else command),
             "serve",
             "--port",
             "0",
@@ -105,3 +128,8 @@ def campaign(
     body: dict[str, Any] = {"targetId": 9000 + number, "key_values": {"run": number}}
     body["profiles"] = people[0] if single else people
     return body | extra
+
+
+def payload_id_of(body: dict[str, Any]) -> str:
+    """The id the intake gives ``body``: the same for every retry of it."""
+    return parse_delivery(json.dumps(body).encode(), datetime.now(UTC)).payload_id

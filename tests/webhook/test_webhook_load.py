@@ -12,7 +12,14 @@ from pathlib import Path
 import httpx
 import polars as pl
 
-from .intake import SECRET_ENV, SECRET_HEADERS, Intake, campaign, start_intake
+from .intake import (
+    SECRET_ENV,
+    SECRET_HEADERS,
+    Intake,
+    campaign,
+    payload_id_of,
+    start_intake,
+)
 
 SENDERS = 50
 
@@ -54,7 +61,7 @@ def test_fifty_senders_land_a_thousand_payloads_exactly_once(tmp_path: Path) -> 
     assert writer["batches"] < 1000  # group commit did batch
 
 
-async def _stream_until_killed(intake: Intake) -> dict[str, int]:
+async def _stream_until_killed(intake: Intake) -> dict[str, dict[str, object]]:
     """POST from 20 senders, SIGKILL the server mid-stream; return acked bodies."""
     acked: dict[str, dict[str, object]] = {}
     stop = asyncio.Event()
@@ -122,3 +129,59 @@ def test_every_acknowledged_payload_survives_sigkill(tmp_path: Path) -> None:
     assert retry.json()["duplicate"] is True
     assert _landed_counts(restarted) == landed
     restarted.stop()
+
+
+async def _stream_then_sigterm(
+    intake: Intake, bodies: list[dict[str, object]]
+) -> tuple[dict[str, int], list[int], int, int]:
+    """POST every body over a pool of 20 connections and SIGTERM the server once
+    40 are acknowledged; return the acked payload ids (with their profile counts),
+    every HTTP status seen, and how many requests were acknowledged and unfinished
+    when the signal went."""
+    acked: dict[str, int] = {}
+    statuses: list[int] = []
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
+    async with httpx.AsyncClient(timeout=30, verify=False, limits=limits) as client:
+
+        async def send(body: dict[str, object]) -> None:
+            try:
+                response = await client.post(
+                    intake.url, json=body, headers=SECRET_HEADERS
+                )
+            except httpx.TransportError:
+                return  # refused or cut off by the shutdown: never acknowledged
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                acked[response.json()["payload_id"]] = len(body["profiles"])  # type: ignore[arg-type]
+
+        tasks = [asyncio.create_task(send(body)) for body in bodies]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while len(acked) < 40 and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        acked_before, unfinished = len(acked), sum(not t.done() for t in tasks)
+        intake.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+    return acked, statuses, acked_before, unfinished
+
+
+def test_sigterm_under_load_lands_every_acknowledged_payload_once(
+    tmp_path: Path,
+) -> None:
+    intake = start_intake(tmp_path / "land", SECRET_ENV)
+    bodies = [campaign(random.randint(1, 4)) for _ in range(200)]
+    acked, statuses, acked_before, unfinished = asyncio.run(
+        _stream_then_sigterm(intake, bodies)
+    )
+    exit_code = intake.process.wait(30)
+
+    assert exit_code == 0, intake.log.read_text()
+    assert unfinished > 0  # the signal came with requests in flight
+    assert len(acked) > acked_before >= 40  # and the server answered some of them
+    assert set(statuses) == {200}  # refused connections, never error answers
+    landed = _landed_counts(intake)
+    assert {pid: landed.get(pid) for pid in acked} == acked
+    # Whatever landed without an answer (cut off mid-response) is whole, once.
+    profiles = {payload_id_of(body): len(body["profiles"]) for body in bodies}
+    assert {pid: profiles.get(pid) for pid in landed} == landed
+    assert "Application shutdown complete" in intake.log.read_text()
