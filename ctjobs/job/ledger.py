@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS profile_state (
     job TEXT NOT NULL, identity TEXT NOT NULL, digest TEXT NOT NULL,
     run_id TEXT NOT NULL, PRIMARY KEY (job, identity)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS profile_values (
+    job TEXT NOT NULL, owner TEXT NOT NULL, signature TEXT NOT NULL,
+    properties TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (job, owner)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS in_flight (
     job TEXT NOT NULL, batch_id TEXT NOT NULL, run_id TEXT NOT NULL,
     record_keys TEXT NOT NULL, started_at TEXT NOT NULL,
@@ -472,6 +476,29 @@ class Ledger:
                     (self.scope, identity, digest, run_id)
                     for identity, digest in digests
                 ],
+            )
+
+    def profile_values(self, owners: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Person → (mapping signature, properties as JSON) last acknowledged."""
+        found: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(list(owners), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT owner, signature, properties FROM profile_values "
+                f"WHERE job = ? AND owner IN ({marks})",
+                (self.scope, *chunk),
+            )
+            found.update((o, (sig, props)) for o, sig, props in rows)
+        return found
+
+    def save_profile_values(
+        self, run_id: str, rows: Iterable[tuple[str, str, str]]
+    ) -> None:
+        """Remember (person, mapping signature, properties) as now acknowledged."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO profile_values VALUES (?, ?, ?, ?, ?)",
+                [(self.scope, *row, run_id) for row in rows],
             )
 
     def position(self, name: str) -> str | None:

@@ -8,6 +8,7 @@ other; the runner hands frames from one to the next and keeps the counts.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -20,6 +21,7 @@ from typing import Any, Literal
 import polars as pl
 
 from ctjobs.errors import CtjobsError, UsageError
+from ctjobs.job import profiles
 from ctjobs.job.ledger import Ledger, now
 from ctjobs.job.spec import JobSpec, LookupStep, RecordSpec, load_job
 from ctjobs.job.summary import RunSummary
@@ -459,12 +461,25 @@ class Runner:
         counts.in_doubt += held
         counts.skipped_sent += encoded.height - todo.height - held
         if record_spec.kind == PROFILE and record_spec.change_only and todo.height:
-            changed = todo.filter(
-                self._last_sent(todo).ne_missing(pl.col(_PROFILE_DIGEST))
+            found = profiles.changes(
+                todo,
+                todo[_PROFILE_OWNER],
+                self._held_profiles(todo),
+                signature=profiles.mapping_signature(record_spec),
+                emptied=record_spec.emptied,
             )
-            counts.skipped_unchanged += todo.height - changed.height
-            todo = changed
+            counts.skipped_unchanged += found.unchanged
+            counts.properties_deleted += found.deleted
+            todo = found.send
         return todo
+
+    def _held_profiles(self, todo: pl.DataFrame) -> dict[str, profiles.Held]:
+        """What the ledger knows CleverTap holds for the people in `todo`."""
+        stored = self.ledger.profile_values(todo[_PROFILE_OWNER].unique().to_list())
+        return {
+            owner: profiles.Held(signature, json.loads(properties))
+            for owner, (signature, properties) in stored.items()
+        }
 
     def _last_sent(self, profiles: pl.DataFrame) -> pl.Series:
         """The digest last acknowledged for each profile's person (null if none)."""
@@ -566,10 +581,14 @@ class Runner:
             reason = "not delivered (retries spent or connection lost); re-run to send"
             self.ledger.add_pending(context.run_id, result.pending, reason)
         if record_spec.kind == PROFILE and not context.dry_run:
-            self._remember_profiles(todo, result, context)
+            self._remember_profiles(todo, result, context, record_spec)
 
     def _remember_profiles(
-        self, todo: pl.DataFrame, result: WriteResult, context: WriteContext
+        self,
+        todo: pl.DataFrame,
+        result: WriteResult,
+        context: WriteContext,
+        record_spec: RecordSpec,
     ) -> None:
         done = todo
         if result.pending is not None and result.pending.height:
@@ -582,6 +601,15 @@ class Runner:
             )
         pairs = done.select(_PROFILE_OWNER, _PROFILE_DIGEST).rows()
         self.ledger.save_profile_digests(context.run_id, pairs)
+        if record_spec.change_only and done.height:
+            held = profiles.after_sending(
+                done,
+                done[_PROFILE_OWNER],
+                self._held_profiles(done),
+                signature=profiles.mapping_signature(record_spec),
+                emptied=record_spec.emptied,
+            )
+            self.ledger.save_profile_values(context.run_id, held)
 
     def _reject(
         self,

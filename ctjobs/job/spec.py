@@ -252,6 +252,14 @@ class RecordSpec(_Model):
     change_only: bool = Field(
         False, description="profiles: send only profiles whose properties changed"
     )
+    emptied: Literal["keep", "delete"] = Field(
+        "keep",
+        description=(
+            "change-only profiles, a property sent before that is now empty: keep "
+            'CleverTap\'s value, or delete it with {"$delete": true} (that form '
+            "is documented for the SDKs and SFTP imports, not yet for /1/upload)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _event_has_name(self) -> RecordSpec:

@@ -39,6 +39,8 @@ class MappingCounts:
     pending: int = 0
     in_doubt: int = 0
     written: int = 0
+    # Change-only profiles: properties sent as deletions because they became empty.
+    properties_deleted: int = 0
 
 
 @dataclass
@@ -149,6 +151,11 @@ class RunSummary:
                 f"{m.skipped_unchanged}, sent {m.sent}, accepted {m.accepted}, "
                 f"rejected {m.rejected}, pending {m.pending}"
                 + (f" (in doubt {m.in_doubt})" if m.in_doubt else "")
+                + (
+                    f", properties deleted {m.properties_deleted}"
+                    if m.properties_deleted
+                    else ""
+                )
                 + (f", written {m.written}" if self.dry_run or m.written else "")
             )
         for reason, count in sorted(

@@ -303,3 +303,68 @@ def test_replay_as_sent_resends_what_clevertap_rejected(
     originally = [json.loads(r) for r in ledger.rejections(run.run_id)["record"]]
     ledger.close()
     assert canonical(sandbox.records()) == canonical(originally)
+
+
+def _people_job(folder: Path, source: Path, *, emptied: str, extra: str = "") -> Path:
+    job = folder / "change-only.toml"
+    job.write_text(
+        f'name = "change-only"\n[source]\npaths = ["{source}"]\n[[records]]\n'
+        'kind = "profile"\nidentity = "id"\nchange_only = true\n'
+        f'emptied = "{emptied}"\n'
+        f'properties = {{ City = "City", Tier = "Tier"{extra} }}\n'
+        '[writer]\nkind = "upload"\n',
+        encoding="utf-8",
+    )
+    return job
+
+
+@pytest.mark.parametrize("emptied", ["keep", "delete"])
+def test_change_only_profiles_and_properties_that_became_empty(
+    tmp_path: Path, sandbox: SandboxProcess, emptied: str
+) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text("id,City,Tier\nu1,Pune,Gold\nu2,Goa,Silver\n", encoding="utf-8")
+    job = _people_job(tmp_path, source, emptied=emptied)
+    assert ct.run_job(job).total("sent") == 2
+    assert ct.run_job(job).total("sent") == 0
+
+    # u1's City is now empty: under keep that changes nothing CleverTap holds;
+    # under delete it is sent as a deletion, once.
+    source.write_text("id,City,Tier\nu1,,Gold\nu2,Goa,Silver\n", encoding="utf-8")
+    sandbox.reset()
+    emptied_run = ct.run_job(job)
+    if emptied == "keep":
+        assert emptied_run.total("sent") == 0
+        assert emptied_run.total("skipped_unchanged") == 1
+        assert sandbox.records() == []
+    else:
+        assert emptied_run.total("sent") == 1
+        assert emptied_run.mappings[0].properties_deleted == 1
+        [record] = sandbox.records()
+        assert record["identity"] == "u1"
+        assert record["profileData"] == {"City": {"$delete": True}, "Tier": "Gold"}
+    assert ct.run_job(job).total("sent") == 0
+
+    # A value that comes back after being emptied is a change under both.
+    source.write_text("id,City,Tier\nu1,Pune,Gold\nu2,Goa,Silver\n", encoding="utf-8")
+    back = ct.run_job(job)
+    assert back.total("sent") == (0 if emptied == "keep" else 1)
+
+    # A new mapping is sent in full, once.
+    remapped = _people_job(tmp_path, source, emptied=emptied, extra=', Plan = "Tier"')
+    sandbox.reset()
+    assert ct.run_job(remapped).total("sent") == 2
+    assert {r["profileData"]["Plan"] for r in sandbox.records()} == {"Gold", "Silver"}
+    assert ct.run_job(remapped).total("sent") == 0
+
+
+def test_without_change_only_an_emptied_property_is_sent_again(
+    tmp_path: Path, sandbox: SandboxProcess
+) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text("id,City,Tier\nu1,Pune,Gold\n", encoding="utf-8")
+    job = _people_job(tmp_path, source, emptied="keep")
+    job.write_text(job.read_text().replace("change_only = true", "change_only = false"))
+    assert ct.run_job(job).total("sent") == 1
+    source.write_text("id,City,Tier\nu1,,Gold\n", encoding="utf-8")
+    assert ct.run_job(job).total("sent") == 1
