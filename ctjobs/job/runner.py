@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -140,7 +140,8 @@ class Runner:
         _check_lookups(self.spec)
         for label, files in self._partitions(summary):
             before = _snapshot_counts(summary)
-            self._run_partition(files, writer, context, summary)
+            day = _query_day(label) if self.spec.source.kind == "bigquery" else None
+            self._run_partition(files, writer, context, summary, day=day)
             self._partition_done(label, summary, context, before)
 
     def _execute(
@@ -205,6 +206,21 @@ class Runner:
         options = self.options
         source = self.spec.source
         if source.kind == "bigquery":
+            if options.mode == "backfill" and options.date_from and options.date_to:
+                # One query a day, so a killed backfill resumes at its day.
+                current = options.date_from
+                while current <= options.date_to:
+                    label = current.isoformat()
+                    if self.ledger.position(_day_key(label)):
+                        summary.partitions_skipped.append(label)
+                        log.warning(
+                            "day %s: finished by an earlier backfill run, skipped",
+                            label,
+                        )
+                    else:
+                        yield label, None
+                    current += timedelta(days=1)
+                return
             yield "query", None
             return
         if source.kind == "webhook":
@@ -306,7 +322,10 @@ class Runner:
         return fresh
 
     def _read(
-        self, files: list[SourceFile] | None, summary: RunSummary
+        self,
+        files: list[SourceFile] | None,
+        summary: RunSummary,
+        day: date | None = None,
     ) -> pl.LazyFrame:
         from ctjobs.readers.source import read_source
 
@@ -316,8 +335,8 @@ class Runner:
             # Dry runs and replays read part of the source: they accept no schema.
             self.ledger if not (self.options.dry_run or self.options.replay) else None,
             summary,
-            date_from=self.options.date_from,
-            date_to=self.options.date_to,
+            date_from=day or self.options.date_from,
+            date_to=day or self.options.date_to,
         )
         summary.schema_changes.extend(notes)
         return frame
@@ -328,9 +347,11 @@ class Runner:
         writer: Writer,
         context: WriteContext,
         summary: RunSummary,
+        *,
+        day: date | None = None,
     ) -> None:
         stage = time.perf_counter()
-        frame = self._read(files, summary).collect(engine="streaming")
+        frame = self._read(files, summary, day).collect(engine="streaming")
         _tick(summary, "read", stage)
         summary.rows_read += frame.height
         self.progress("read", frame.height)
@@ -777,6 +798,14 @@ def _mapping(spec: RecordSpec, timezone: str) -> RecordMapping:
         timezone=timezone,
         name=spec.name,
     )
+
+
+def _query_day(label: str) -> date | None:
+    """The day a partition of a day-by-day BigQuery backfill reads (None: no day)."""
+    try:
+        return date.fromisoformat(label)
+    except ValueError:
+        return None
 
 
 def _profile_keys(encoded: pl.DataFrame) -> pl.DataFrame:

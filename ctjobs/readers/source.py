@@ -56,11 +56,19 @@ def read_source(
     """
     source = spec.source
     dry_run = summary.dry_run if summary is not None else True
+    # A backfill reads the range it names, whatever the incremental position.
+    backfill = summary is not None and summary.mode == "backfill"
     if source.kind == "export":
         frame, notes, schema = _read_export(spec, files)
     elif source.kind == "bigquery":
         scan = _scan_bigquery(
-            spec, ledger, date_from, date_to, client, bqstorage_client, dry_run
+            spec,
+            None if backfill else ledger,
+            date_from,
+            date_to,
+            client,
+            bqstorage_client,
+            dry_run,
         )
         frame, notes, schema = scan.frame, [_pushdown_note(spec, scan)], scan.schema
     elif source.kind == "webhook":

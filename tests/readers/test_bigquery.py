@@ -207,3 +207,45 @@ def test_the_runner_reads_a_bigquery_source(
 
     assert summary.rows_read == 2
     assert any(c["kind"] == "pushdown" for c in summary.schema_changes)
+
+
+def test_a_backfill_queries_day_by_day_whatever_the_watermark(
+    bigquery: BigQueryEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ctjobs.job.runner import run_job
+    from ctjobs.writers.factory import destination_of
+
+    monkeypatch.setenv("CTJOBS_HOME", str(tmp_path / "home"))
+    days = [
+        {"identity": f"u{n}", "ts": f"2024-03-0{n}T10:00:00Z", "eventName": "Viewed"}
+        for n in (1, 2, 3)
+    ]
+    table = _table(bigquery, f"{PROJECT}.ct.daily", days)
+    spec = _spec(
+        bigquery,
+        table,
+        src={"incremental": True},
+        writer={
+            "kind": "files",
+            "out": str(tmp_path / "files"),
+            "client_email": "ops@example.com",
+        },
+    )
+    # An incremental position past every row: backfills read their range anyway.
+    ledger = Ledger(tmp_path / "home" / "ledger.sqlite", spec.name)
+    ledger.deliver_to(destination_of(spec))
+    ledger.set_position("bigquery.watermark", "2024-04-01T00:00:00+00:00")
+    ledger.close()
+
+    summary = run_job(
+        spec, mode="backfill", date_from=date(2024, 3, 1), date_to=date(2024, 3, 3)
+    )
+    assert summary.partitions_done == ["2024-03-01", "2024-03-02", "2024-03-03"]
+    assert summary.rows_read == 3
+
+    again = run_job(
+        spec, mode="backfill", date_from=date(2024, 3, 1), date_to=date(2024, 3, 4)
+    )
+    assert again.partitions_skipped == ["2024-03-01", "2024-03-02", "2024-03-03"]
+    assert again.partitions_done == ["2024-03-04"]
+    assert again.rows_read == 0
