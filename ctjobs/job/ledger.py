@@ -156,7 +156,7 @@ class Ledger:
             query += " WHERE job = ?"
             params = (job,)
         rows = self._db.execute(
-            query + " ORDER BY started_at DESC, run_id DESC", params
+            query + " ORDER BY started_at DESC, rowid DESC", params
         )
         return pl.DataFrame(
             rows.fetchall(),

@@ -156,6 +156,9 @@ def _scan_bigquery(
     return scan
 
 
+_PLACEHOLDER_YEAR = 9999
+
+
 def _newest(scan: BigQueryScan, column: str) -> str:
     """The latest value of the date column read, as ISO text ('' when no rows)."""
     if column not in scan.frame.collect_schema().names():
@@ -164,7 +167,9 @@ def _newest(scan: BigQueryScan, column: str) -> str:
             f"column {column!r}, which incremental runs need to move their watermark"
         )
         raise UsageError(message)
-    newest = scan.frame.select(pl.col(column).max()).collect().item()
+    # Year-9999 placeholders (BigQuery's "no date") would stop every later read.
+    real = pl.col(column).filter(pl.col(column).dt.year() < _PLACEHOLDER_YEAR)
+    newest = scan.frame.select(real.max()).collect().item()
     if isinstance(newest, datetime | date):
         return newest.isoformat()
     return ""

@@ -249,3 +249,14 @@ def test_a_backfill_queries_day_by_day_whatever_the_watermark(
     assert again.partitions_skipped == ["2024-03-01", "2024-03-02", "2024-03-03"]
     assert again.partitions_done == ["2024-03-04"]
     assert again.rows_read == 0
+
+
+def test_a_placeholder_date_does_not_move_the_watermark(
+    bigquery: BigQueryEmulator, events: str, tmp_path: Path
+) -> None:
+    spec = _spec(bigquery, events, src={"incremental": True})
+    ledger = Ledger(tmp_path / "ledger.sqlite", spec.name)
+    read_source(spec, None, ledger, RunSummary(run_id="r1", job=spec.name))
+    commit_watermark(ledger)
+    assert ledger.position("bigquery.watermark") == "2024-03-02T11:00:00+00:00"
+    ledger.close()
