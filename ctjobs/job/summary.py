@@ -61,6 +61,7 @@ class RunSummary:
     rows_after_transforms: int = 0
     mappings: list[MappingCounts] = field(default_factory=list)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    reason_examples: dict[str, str] = field(default_factory=dict)
     dropped_values: dict[str, int] = field(default_factory=dict)
     files_read: list[dict[str, Any]] = field(default_factory=list)
     files_skipped: list[str] = field(default_factory=list)
@@ -92,9 +93,13 @@ class RunSummary:
 
     def count_reasons(self, reasons: list[tuple[int | None, str]]) -> None:
         """Add rejections to the by-reason table, keyed ``code: reason``."""
-        counter = Counter(reason_key(code, reason) for code, reason in reasons)
+        keyed = [(reason_key(code, reason), reason) for code, reason in reasons]
+        counter = Counter(key for key, _ in keyed)
         for key, value in counter.items():
             self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + value
+        for key, reason in keyed:
+            # One reason as written, so the printed line shows real values.
+            self.reason_examples.setdefault(key, reason)
 
     @property
     def exit_code(self) -> int:
@@ -161,7 +166,11 @@ class RunSummary:
         for reason, count in sorted(
             self.rejected_by_reason.items(), key=lambda i: -i[1]
         ):
-            out.append(f"  rejected {count:>6}  {reason}")
+            example = self.reason_examples.get(reason)
+            line = f"  rejected {count:>6}  {reason}"
+            if example and reason_key(None, example) != example:
+                line += f" (e.g. {example})"
+            out.append(line)
         for reason, count in self.dropped_values.items():
             out.append(f"  dropped  {count:>6}  values: {reason}")
         for change in self.schema_changes:
