@@ -13,15 +13,40 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
+from bench.datasets import (
+    ONE_FILE_PER_DAY_AND_EVENT,
+    SAME_FILES,
+    SEED,
+    TIER_SHARE,
+    USERS,
+)
 from bench.exports import PANDAS_ROWS
 from bench.measure import REPO
 from bench.resume import KILL_SHARE
 from bench.resume import LATENCY_MS as RESUME_LATENCY_MS
-from bench.uploads import BATCH, CONCURRENCY, IDEAL_RATE, LATENCY_MS, NODE_DIR
+from bench.resume import RECORDS as RESUME_RECORDS
+from bench.uploads import (
+    BATCH,
+    CONCURRENCY,
+    CTJOBS_RECORDS,
+    IDEAL_RATE,
+    LATENCY_MS,
+    NODE_DIR,
+    NODE_RECORDS,
+)
 
 FLOOR_TARGET = 0.8
 PANDAS_TARGET = 50.0
 MEMORY_TARGET = 1.5
+# Above this 1-minute load average per core at start, the machine counts as busy.
+LOADED_PER_CORE = 0.5
+# Records per request of CleverTap's Node.js library, sent one request at a time.
+NODE_BATCH = 100
+STAGES = ("read", "transform", "build", "write")
+# The steps `bench/hotspots.py` splits the build stage into.
+BUILD_STEPS = ("records", "validate", "encode", "batch ids", "bodies")
+# The export case each pandas baseline is compared with, by format.
+PANDAS_LABELS = {"parquet": "Parquet 1M", "csv": "CSV 1M"}
 Results = dict[str, Any]
 
 
@@ -128,9 +153,25 @@ whole run took **{results["total_seconds"] / 60:.1f} minutes**. Do not edit: run
 | load average at start (1, 5, 15 min) | {load} |
 
 Every figure comes from its own child process (wall time measured around it; peak
-RSS of exactly that process from GNU time's `%M`). The machine was shared with other work during this run, so single
-figures are noisy; ratios between figures of the same run are what count.
+RSS of exactly that process from GNU time's `%M`). {_load_text(m)}
 """
+
+
+def _load_text(m: Results) -> str:
+    """Whether the machine was busy when the run began, from its load average."""
+    cores = m.get("cores") or 1
+    per_core = m["load_at_start"][0] / cores
+    if per_core > LOADED_PER_CORE:
+        return (
+            f"The 1-minute load average at start was {per_core:.2f} per core (above "
+            f"{LOADED_PER_CORE}): the machine was busy with other work, so single "
+            "figures are noisy; ratios between figures of the same run are what count."
+        )
+    return (
+        f"The 1-minute load average at start was {per_core:.2f} per core (at most "
+        f"{LOADED_PER_CORE}): the machine was not loaded when the run began; ratios "
+        "between figures of the same run still tell more than single figures."
+    )
 
 
 def exports_section(results: Results) -> str:
@@ -139,20 +180,22 @@ def exports_section(results: Results) -> str:
     rows = []
     for entry in results["exports"]:
         rows.append(_export_row(entry, pandas_rates.get(entry["fmt"])))
-    stages = [_stage_row(e["label"], e.get("ctjobs")) for e in results["exports"]]
+    stages = [_stage_row(e) for e in results["exports"]]
     return f"""## 1. Export files to request bodies (no network)
 
 The job (`bench/jobs.py`, written to `bench/data/jobs/`): drop `App Launched` and
-rows without an identity, join each customer's tier from a lookup of 70 % of the
-100,000 users (the rest get `Standard`), compute a channel from the platform, and
-build one event per row with every `eventProps.*` (but `CT *`), the tier and the
-channel; `ctjobs --quiet run JOB --dry-run --out DIR --chunk file --json`. The
-exports come from `ctjobs.samples.generate_events` (seed 7, 100,000 users, one
-week of files per day and event name); Parquet 5M and 20M are the first one and
-four weeks of one 4 × 5M-row set, chosen with `--from`/`--to`, whose files are
-split at 50,000 rows like the largest file of the 1M set, so that the Parquet
-cases differ in history, not in file size (CSV 5M keeps the generator's default
-split at 1M rows, so its files are five times those of CSV 1M).
+rows without an identity, join each customer's tier from a lookup of
+{TIER_SHARE:.0%} of the {USERS:,} users (the rest get `Standard`), compute a
+channel from the platform, and build one event per row with every `eventProps.*`
+(but `CT *`), the tier and the channel; `ctjobs --quiet run JOB --dry-run --out DIR
+--chunk file --json`. The exports come from `ctjobs.samples.generate_events` (seed
+{SEED}, {USERS:,} users, one week of files per day and event name). The 5M and 20M
+Parquet cases are the first one and four weeks of one 4 × 5M-row set, chosen with
+`--from`/`--to`; CSV 20M is four weeks of a second such set, in gzipped CSV. Both
+split their files at {SAME_FILES:,} rows, like the largest file of the 1M sets, so
+that 20M differs from 1M in history, not in file size. CSV 5M is one week of its
+own set with the generator's default split at
+{ONE_FILE_PER_DAY_AND_EVENT:,} rows, so its files are larger than CSV 1M's.
 
 - **floor**: Polars reading the same files (`scan_parquet` / `scan_csv` of the
   `.csv.gz`) and writing the columns the records use (`ts`, `eventName`,
@@ -162,8 +205,8 @@ split at 1M rows, so its files are five times those of CSV 1M).
   one dict per row, `json.dumps` per body of 1000, over the first
   {PANDAS_ROWS:,} rows of the 1M set (`bench/pandas_rows.py`); its rate is per
   row read and leaves out interpreter start-up, which the others include.
-- rows/s counts rows read (a quarter are filtered out by ctjobs), over the wall
-  time of the whole process.
+- rows/s counts rows read, over the wall time of the whole process;
+  {_filtered_text(results)}
 
 {
         table(
@@ -194,15 +237,54 @@ pandas, row by row (`iterrows`):
 
 ctjobs stage timings from the run summary (`timings`, seconds; read = decode
 files, transform = filter/lookup/computed field, build = records, checks and JSON,
-write = batches and body files):
+write = batches and body files; "other" is the rest of the wall time: interpreter
+start-up, imports, planning and the summary):
 
-{table(["case", "read", "transform", "build", "write", "total"], stages)}
+{table(["case", "read", "transform", "build", "write", "other", "total"], stages)}
+
+{_pandas_text(results)}
 """
 
 
+def _filtered_text(results: Results) -> str:
+    """What share of the rows read ctjobs filtered out, from each case's counts."""
+    shares = {}
+    for entry in results["exports"]:
+        ctjobs = entry.get("ctjobs") or {}
+        read, records = ctjobs.get("rows_read"), ctjobs.get("records")
+        if read and records is not None:
+            shares[entry["label"]] = 1 - records / read
+    if not shares:
+        return "no case was measured."
+    low, high = min(shares.values()), max(shares.values())
+    spread = (
+        f"{low:.1%}" if round(low, 3) == round(high, 3) else f"{low:.1%} to {high:.1%}"
+    )
+    short = [
+        f"{e['label']} read {num(e['ctjobs']['rows_read'])} of {num(e['rows'])}"
+        for e in results["exports"]
+        if _get(e.get("ctjobs"), "rows_read") not in (None, e["rows"])
+    ]
+    unread = (
+        f" Rows read differ from rows in the window: {'; '.join(short)}."
+        if short
+        else ""
+    )
+    return f"ctjobs filtered out {spread} of the rows it read in this run.{unread}"
+
+
+def _skip_text(figures: Results | None) -> str | None:
+    """ "skipped (why)" for an entry that was not measured, else None."""
+    why = _get(figures, "skipped")
+    if not why:
+        return None
+    return f"skipped ({'budget' if why is True else why})"
+
+
 def _export_row(entry: Results, pandas_rate: float | None) -> list[str]:
-    if entry.get("skipped"):
-        return [entry["label"], num(entry["rows"]), *["skipped (budget)"] * 8]
+    skipped = _skip_text(entry)
+    if skipped:
+        return [entry["label"], num(entry["rows"]), skipped, skipped, *["–"] * 6]
     floor, ctjobs = entry.get("floor", {}), entry.get("ctjobs", {})
     rate = _get(ctjobs, "rows_per_s")
     return [
@@ -219,13 +301,37 @@ def _export_row(entry: Results, pandas_rate: float | None) -> list[str]:
     ]
 
 
-def _stage_row(label: str, ctjobs: Results | None) -> list[str]:
+def _stages(ctjobs: Results | None) -> dict[str, float]:
+    """The run's stage timings plus "other", the wall time outside them."""
     timings = _get(ctjobs, "timings") or {}
-    stages = [timings.get(k) for k in ("read", "transform", "build", "write")]
-    return [label, *[num(s, 1) for s in stages], num(_get(ctjobs, "seconds"), 1)]
+    seconds = _get(ctjobs, "seconds")
+    if not timings or seconds is None:
+        return {}
+    stages = {k: float(timings.get(k, 0.0)) for k in STAGES}
+    stages["other"] = max(seconds - sum(stages.values()), 0.0)
+    return stages
+
+
+def _stage_row(entry: Results) -> list[str]:
+    skipped = _skip_text(entry)
+    if skipped:
+        return [entry["label"], skipped, *["–"] * 5]
+    ctjobs = entry.get("ctjobs")
+    stages = _stages(ctjobs)
+    cells = [num(stages.get(k), 1) for k in (*STAGES, "other")]
+    return [entry["label"], *cells, num(_get(ctjobs, "seconds"), 1)]
+
+
+def _largest(stages: dict[str, float]) -> tuple[str, float]:
+    """The stage (or "other") taking the most time, and its seconds."""
+    name = max(stages, key=lambda k: stages[k])
+    return name, stages[name]
 
 
 def _pandas_row(fmt: str, figures: Results) -> list[str]:
+    skipped = _skip_text(figures)
+    if skipped:
+        return [fmt, skipped, "", "", "", "", ""]
     if "error" in figures:
         return [fmt, figures["error"], "", "", "", "", ""]
     return [
@@ -237,6 +343,53 @@ def _pandas_row(fmt: str, figures: Results) -> list[str]:
         num(figures["rows_per_s"]),
         num(figures["peak_rss_mib"]),
     ]
+
+
+def _pandas_text(results: Results) -> str:
+    """Per row, where pandas and ctjobs spend their time, and the ratio."""
+    lines = []
+    for fmt, label in PANDAS_LABELS.items():
+        figures = results["pandas"].get(fmt) or {}
+        entry = _export(results, label)
+        ctjobs = entry.get("ctjobs") or {}
+        stages = _stages(ctjobs)
+        if "rows_per_s" not in figures or not stages or not figures.get("rows"):
+            why = _skip_text(figures) or _skip_text(entry) or "not measured"
+            lines.append(f"- **{label}**: {why}.")
+            continue
+        rows = figures["rows"]
+        read_us = 1e6 * figures["read_seconds"] / rows
+        rest_us = 1e6 * (figures["seconds"] - figures["read_seconds"]) / rows
+        per_row = {k: 1e6 * v / entry["rows"] for k, v in stages.items()}
+        ours = 1e6 / ctjobs["rows_per_s"]
+        top, top_us = _largest(per_row)
+        speedup = ctjobs["rows_per_s"] / figures["rows_per_s"]
+        met = speedup >= PANDAS_TARGET
+        need = 1e6 / (PANDAS_TARGET * figures["rows_per_s"])
+        cells = ", ".join(f"{k} {per_row[k]:.1f}" for k in (*STAGES, "other"))
+        pandas_share = max(read_us, rest_us) / (read_us + rest_us)
+        pandas_top = "reading" if read_us > rest_us else "the row loop"
+        goal = (
+            f"target {PANDAS_TARGET:.0f}× met"
+            if met
+            else f"target {PANDAS_TARGET:.0f}× **missed**: it needs {need:.1f} µs a "
+            f"row, {ours / need:.1f}× less than ctjobs takes, and `{top}` alone takes "
+            f"{top_us:.1f} µs"
+        )
+        lines.append(
+            f"- **{label}**: pandas {1e6 / figures['rows_per_s']:.0f} µs a row over its "
+            f"first {rows:,} rows ({read_us:.1f} µs reading whole files until it had "
+            f"them, {rest_us:.1f} µs in the row loop of `iterrows`, dicts and "
+            f"`json.dumps`; {pandas_top} is {pandas_share:.0%} of it). ctjobs {ours:.1f} µs a row over all "
+            f"{entry['rows']:,} rows, start-up included ({cells}); `{top}` dominates "
+            f"with {top_us / ours:.0%} of its time. Ratio **{speedup:.1f}×** "
+            f"({goal})."
+        )
+    return (
+        "Per row, pandas against ctjobs (µs per row read; pandas is timed on its "
+        f"{PANDAS_ROWS:,}-row slice, ctjobs on the whole 1M case):\n\n"
+        + "\n".join(lines)
+    )
 
 
 def upload_section(results: Results) -> str:
@@ -257,6 +410,7 @@ def upload_section(results: Results) -> str:
     ]
     node_note = f"Node.js: {node['error']}." if "error" in node else ""
     speedup = num(ratio(_get(ctjobs, "rate"), _get(node, "rate")), 1)
+    ceiling = NODE_BATCH * 1000 / LATENCY_MS
     return f"""## 2. Upload throughput (sandbox answering in {LATENCY_MS} ms)
 
 ctjobs runs the same job with `writer.url` = the sandbox, `concurrency =
@@ -266,9 +420,9 @@ requests, acknowledgements). CleverTap's official Node.js library (npm
 `clevertap` {_library_version()}, `bench/node/upload.js`) sends the first records
 of the same request bodies through `client.upload`; its endpoint is the client's
 `api.apiEndpoint` property, set to the sandbox's plain-http URL (node-fetch picks
-http from the URL, so no shim is needed). It posts 100 records per request, one
-request at a time, so its own ceiling is 200 records/s. Each client has a fresh
-sandbox. {node_note}
+http from the URL, so no shim is needed). It posts {NODE_BATCH} records per
+request, one request at a time, so its own ceiling is {ceiling:,.0f} records/s.
+Each client has a fresh sandbox. {node_note}
 
 {
         table(
@@ -408,6 +562,8 @@ def backfill_section(results: Results) -> str:
         ]
         for e in entries
     ]
+    growth = _backfill_ratio(results)
+    met = verdict(None if growth is None else growth <= MEMORY_TARGET)
     return f"""## 4. Backfill memory
 
 `ctjobs --quiet backfill JOB --from 2024-03-01 --to ... --dry-run --out DIR
@@ -416,7 +572,7 @@ def backfill_section(results: Results) -> str:
 
 {table(["history", "rows", "seconds", "rows/s", "peak MiB", "error"], rows)}
 
-10M ÷ 1M peak memory: **{num(_backfill_ratio(results), 2)}×** (target ≤ {MEMORY_TARGET}×).
+10M ÷ 1M peak memory: **{num(growth, 2)}×** (target ≤ {MEMORY_TARGET}×: {met}).
 """
 
 
@@ -433,42 +589,56 @@ def _export(results: Results, label: str) -> Results:
 
 
 def targets_section(results: Results) -> str:
-    """Each target, the figure measured for it, met or missed."""
-    rows = []
+    """Each target, the figure measured for it, met or missed, and what limits it."""
+    rows, limits = [], []
     for entry in results["exports"]:
         ctjobs, floor = entry.get("ctjobs") or {}, entry.get("floor") or {}
         share = ratio(_get(ctjobs, "rows_per_s"), _get(floor, "rows_per_s"))
         met = None if share is None else share >= FLOOR_TARGET
-        rows.append(
-            [
-                f"ctjobs ≥ {FLOOR_TARGET}× floor, {entry['label']}",
-                num(share, 3),
-                verdict(met),
-            ]
-        )
-    for fmt, figures in results["pandas"].items():
-        label = "Parquet 1M" if fmt == "parquet" else "CSV 1M"
-        rate = _get(_export(results, label).get("ctjobs"), "rows_per_s")
+        name = f"ctjobs ≥ {FLOOR_TARGET}× floor, {entry['label']}"
+        why = _skip_text(entry) or _error_text(ctjobs, floor)
+        rows.append([name, num(share, 3), why or verdict(met)])
+        if met is False:
+            allowed = floor["seconds"] / FLOOR_TARGET
+            limits.append(
+                f"{name}: the floor took {floor['seconds']:.1f} s, so the target allows "
+                f"{allowed:.1f} s; ctjobs took {ctjobs['seconds']:.1f} s. "
+                + _stage_limit(ctjobs, allowed)
+            )
+    for fmt, label in PANDAS_LABELS.items():
+        figures = results["pandas"].get(fmt) or {}
+        entry = _export(results, label)
+        rate = _get(entry.get("ctjobs"), "rows_per_s")
         speedup = ratio(rate, _get(figures, "rows_per_s"))
         met = None if speedup is None else speedup >= PANDAS_TARGET
-        rows.append(
-            [
-                f"ctjobs ≥ {PANDAS_TARGET:.0f}× pandas, {label}",
-                num(speedup, 1),
-                verdict(met),
-            ]
-        )
-    growth = ratio(
-        _get(_export(results, "Parquet 20M").get("ctjobs"), "peak_rss_mib"),
-        _get(_export(results, "Parquet 1M").get("ctjobs"), "peak_rss_mib"),
-    )
-    rows.append(
-        [
-            f"ctjobs peak memory 20M ÷ 1M ≤ {MEMORY_TARGET}",
-            num(growth, 2),
-            verdict(None if growth is None else growth <= MEMORY_TARGET),
-        ]
-    )
+        name = f"ctjobs ≥ {PANDAS_TARGET:.0f}× pandas, {label}"
+        skipped = _skip_text(entry) or _skip_text(figures)
+        why = skipped or _error_text(entry.get("ctjobs"), figures)
+        rows.append([name, num(speedup, 1), why or verdict(met)])
+        if met is False:
+            allowed = entry["rows"] / (PANDAS_TARGET * figures["rows_per_s"])
+            limits.append(
+                f"{name}: pandas does {figures['rows_per_s']:,.0f} rows/s, so the "
+                f"target allows {allowed:.1f} s for {entry['rows']:,} rows; ctjobs "
+                f"took {entry['ctjobs']['seconds']:.1f} s. "
+                + _stage_limit(entry["ctjobs"], allowed)
+            )
+    for fmt in ("Parquet", "CSV"):
+        big, small = _export(results, f"{fmt} 20M"), _export(results, f"{fmt} 1M")
+        big_peak = _get(big.get("ctjobs"), "peak_rss_mib")
+        small_peak = _get(small.get("ctjobs"), "peak_rss_mib")
+        growth = ratio(big_peak, small_peak)
+        met = None if growth is None else growth <= MEMORY_TARGET
+        name = f"ctjobs peak memory {fmt} 20M ÷ 1M ≤ {MEMORY_TARGET}"
+        skipped = _skip_text(big) or _skip_text(small)
+        rows.append([name, num(growth, 2), skipped or verdict(met)])
+        if met is False:
+            limits.append(
+                f"{name}: {big_peak:,.0f} MiB against {small_peak:,.0f} MiB; with "
+                "`--chunk file` ctjobs holds one file at a time, so its peak follows "
+                f"the largest file ({num(big.get('files'))} files at 20M, "
+                f"{num(small.get('files'))} at 1M)."
+            )
     backfill = _backfill_ratio(results)
     rows.append(
         [
@@ -477,79 +647,190 @@ def targets_section(results: Results) -> str:
             verdict(None if backfill is None else backfill <= MEMORY_TARGET),
         ]
     )
-    return "## Targets\n\n" + table(["target", "measured", "verdict"], rows) + "\n"
+    text = "## Targets\n\n" + table(["target", "measured", "verdict"], rows) + "\n"
+    if limits:
+        text += (
+            "\nWhat limits the missed targets (stage timings of the run summary):\n\n"
+        )
+        text += "\n".join(f"- {line}" for line in limits) + "\n"
+    return text
+
+
+def _error_text(*figures: Results | None) -> str | None:
+    """The first error among `figures`, for a target that could not be judged."""
+    errors = [f["error"] for f in figures if isinstance(f, dict) and "error" in f]
+    return f"not measured ({errors[0]})" if errors else None
+
+
+def _stage_limit(ctjobs: Results, allowed: float) -> str:
+    """Which stages take ctjobs past `allowed` seconds, largest first."""
+    stages = _stages(ctjobs)
+    if not stages:
+        return "Its stage timings were not reported."
+    ordered = sorted(stages.items(), key=lambda kv: kv[1], reverse=True)
+    parts = ", ".join(f"`{k}` {v:.1f} s" for k, v in ordered)
+    top, top_s = ordered[0]
+    if top_s > allowed:
+        alone = f"`{top}` alone takes longer than the whole allowance"
+    else:
+        rest = sum(v for _, v in ordered[1:])
+        alone = (
+            f"without `{top}` the rest would still take {rest:.1f} s"
+            if rest > allowed
+            else f"`{top}` is the stage to shorten: the others take {rest:.1f} s"
+        )
+    return f"Largest first: {parts}; {alone}."
 
 
 def profile_section(results: Results) -> str:
-    """The 1M profile: the build split, the cProfile top-N, and the fixes tried."""
+    """The 1M profile: the build split, the cProfile top-N, and what they show."""
     hotspots = results.get("hotspots")
-    if not hotspots or "error" in hotspots:
-        return "## Profile of the 1M Parquet run\n\nNot measured.\n"
+    if not hotspots:
+        return "## Profile of the 1M Parquet run\n\nNot measured (budget).\n"
+    if "error" in hotspots:
+        return (
+            f"## Profile of the 1M Parquet run\n\nNot measured: {hotspots['error']}.\n"
+        )
+    stages = _stages(_export(results, "Parquet 1M").get("ctjobs"))
+    split = hotspots["build_split"]
+    split_total = sum(sum(steps.values()) for steps in split["seconds"].values())
+    if stages:
+        top, top_s = _largest(stages)
+        total = sum(stages.values())
+        lead = (
+            f"The summary's `timings` put the largest part of the 1M Parquet run in "
+            f"`{top}` ({top_s:.1f} s of {total:.1f} s)."
+        )
+        build = stages["build"]
+        compare = "less than" if split_total < build else "more than"
+        sums = (
+            f"they add up to {split_total:.2f} s, {compare} the summary's "
+            f"`build` of {build:.1f} s, which collects each step with the streaming "
+            "engine"
+        )
+    else:
+        lead = "The 1M Parquet run reported no stage timings."
+        sums = f"they add up to {split_total:.2f} s"
     return f"""## Profile of the 1M Parquet run
 
-The summary's `timings` put most of a run in `build`. cProfile cannot see inside
-Polars, so `bench/hotspots.py` splits that stage into its steps, running ctjobs'
-own functions one after the other on the same files (seconds, summed over the
-week; µs per record in brackets). The steps run on frames already in memory with
-Polars' default engine, so they add up to less than the summary's `build`, which
-also collects each step with the streaming engine:
+{lead} cProfile cannot see inside Polars, so `bench/hotspots.py` splits the build
+stage into its steps, running ctjobs' own functions one after the other on the
+same files (seconds, summed over the week; µs per record in brackets). The steps
+run on frames already in memory with Polars' default engine; {sums}:
 
-{_split_table(hotspots["build_split"])}
+{_split_table(split)}
 
-cProfile of the whole dry run (`run_job(..., dry_run=True, chunk="file")`), top 15
-by own time (`collect` is time inside Polars, threads included):
+cProfile of the whole dry run (`run_job(..., dry_run=True, chunk="file")`), top
+{len(hotspots["top"])} by own time (`collect` is time inside Polars, threads included):
 
 {_top_table(hotspots["top"])}
-
-{_prototype_text(results)}
 
 {_analysis(results)}
 """
 
 
 def _analysis(results: Results) -> str:
-    """Why the export targets are missed, from this run's own figures."""
+    """What limits ctjobs against the floor, from this run's own figures."""
     plain = _export(results, "Parquet 1M")
     ctjobs, floor = plain.get("ctjobs") or {}, plain.get("floor") or {}
-    timings = ctjobs.get("timings") or {}
-    split = (results.get("hotspots") or {}).get("build_split") or {}
+    stages = _stages(ctjobs)
+    if not stages or "seconds" not in floor:
+        return "**Where the time goes.** The 1M Parquet case was not measured."
+    seconds, floor_s = ctjobs["seconds"], floor["seconds"]
+    share = seconds and floor_s / seconds
+    ordered = sorted(stages.items(), key=lambda kv: kv[1], reverse=True)
+    stage_text = ", ".join(f"`{k}` {v:.1f} s ({v / seconds:.0%})" for k, v in ordered)
+    parts = [
+        f"**Where the time goes.** At 1M Parquet rows ctjobs took {seconds:.1f} s "
+        f"against the floor's {floor_s:.1f} s ({share:.3f}×). By stage, largest "
+        f"first: {stage_text}."
+    ]
+    parts.append(_split_text(results["hotspots"]["build_split"]))
+    parts.append(_collect_text(results["hotspots"], plain.get("files")))
+    if share >= FLOOR_TARGET:
+        parts.append(f"The {FLOOR_TARGET}× target is met at 1M Parquet rows.")
+    else:
+        allowed = floor_s / FLOOR_TARGET
+        parts.append(
+            f"The {FLOOR_TARGET}× target is **missed**: it allows {allowed:.1f} s, "
+            f"{seconds - allowed:.1f} s less than ctjobs took. "
+            + _stage_limit(ctjobs, allowed)
+            + " The floor does none of the filter, the join, the records, CleverTap's "
+            "checks or the request bodies, and streams each file in one pass."
+        )
+    return " ".join(parts)
+
+
+def _split_text(split: Results) -> str:
+    """The costliest build step, and the event whose records cost most in a step."""
     seconds, counts = split.get("seconds", {}), split.get("records", {})
-    charged = seconds.get("Charged", {}).get("encode")
-    others = sum(v.get("encode", 0) for k, v in seconds.items() if k != "Charged")
-    other_count = sum(v for k, v in counts.items() if k != "Charged")
-    top = (results.get("hotspots") or {}).get("top") or []
-    collects = next(
-        (row["calls"] for row in top if "PyLazyFrame" in row["function"]), None
+    totals = {
+        step: sum(steps.get(step, 0.0) for steps in seconds.values())
+        for step in BUILD_STEPS
+    }
+    if not any(totals.values()):
+        return ""
+    step, step_s = max(totals.items(), key=lambda kv: kv[1])
+    worst: tuple[float, str, str] | None = None
+    for event, steps in seconds.items():
+        count = counts.get(event, 0)
+        for name, spent in steps.items():
+            if count and (worst is None or spent / count > worst[0]):
+                worst = (spent / count, event, name)
+    text = (
+        f"In the build split the costliest step is `{step}` ({step_s:.2f} s of "
+        f"{sum(totals.values()):.2f} s over all events)"
     )
-    bookkeeping = sum(
-        v.get(step, 0) for v in seconds.values() for step in ("batch ids", "bodies")
+    if worst is None:
+        return text + "."
+    per, event, name = worst
+    others = [e for e in seconds if e != event and counts.get(e)]
+    other_s = sum(seconds[e].get(name, 0.0) for e in others)
+    other_n = sum(counts[e] for e in others)
+    text += (
+        f"; per record the costliest is `{name}` of `{event}`, "
+        f"{1e6 * per:.1f} µs for {counts[event]:,} records"
     )
-    return f"""**Where the time goes.** At 1M rows ctjobs took {num(ctjobs.get("seconds"), 1)} s
-against the floor's {num(floor.get("seconds"), 1)} s. Its own stages: read
-{num(timings.get("read"), 1)} s, transform {num(timings.get("transform"), 1)} s,
-build {num(timings.get("build"), 1)} s, write {num(timings.get("write"), 1)} s; the
-rest is start-up, planning and the run's bookkeeping. Inside build, encoding the
-`Charged` events took {num(charged, 2)} s for {num(counts.get("Charged"))} records
-({num(1e6 * (charged or 0) / max(counts.get("Charged", 0), 1), 1)} µs each) while
-the {num(other_count)} other records took {num(others, 2)} s together
-({num(1e6 * others / max(other_count, 1), 1)} µs each): `ctjobs/records/encode.py`
-`_member` sends every nested value (`Items`, a list of structs) through
-`map_elements`, one `json.dumps` call per row, which runs on Polars' threads
-where cProfile does not see it. Batch ids and bodies cost {num(bookkeeping, 2)} s:
-`batch_id` updates a hash twice per record in Python (1.5M `blake2b.update` calls
-at 1M rows, in the cProfile table) and `Batch.body` iterates a Series value by
-value. These three are per-row Python in an otherwise vectorised pipeline; the
-fixes above remove them. What remains is the price of what the floor does not do
-(a filter, a join, CleverTap's checks, JSON assembled by string expressions, one
-body file per 1000 records) and of the runner collecting after every stage
-(read, transform, build, checks and encoding are separate `collect` calls,
-{num(collects)} for the {num(plain.get("files"))} files of the 1M run): the floor
-streams each file in one pass. The 0.8× target is not
-within reach of these fixes alone."""
+    if other_n:
+        text += (
+            f", against {1e6 * other_s / other_n:.1f} µs for the same step over the "
+            f"{other_n:,} records of the other events"
+        )
+    return text + "."
+
+
+def _collect_text(hotspots: Results, files: int | None) -> str:
+    """How much of the profiled run is inside Polars, and the largest Python cost."""
+    top = hotspots.get("top") or []
+    collect = next(
+        (
+            r
+            for r in top
+            if "PyLazyFrame' objects" in r["function"] and "collect'" in r["function"]
+        ),
+        None,
+    )
+    python = [r for r in top if r is not collect and "builtins.Py" not in r["function"]]
+    total = hotspots.get("total_seconds")
+    text = []
+    if collect:
+        within = f" of the profiled {total:.1f} s" if total else ""
+        per_file = f", {collect['calls'] / files:.0f} per file" if files else ""
+        text.append(
+            f"cProfile puts {collect['own']:.2f} s{within} inside Polars' `collect` "
+            f"({collect['calls']:,} calls for {num(files)} files{per_file})"
+        )
+    if python:
+        worst = python[0]
+        text.append(
+            f"the largest Python-side cost by own time is `{worst['function']}` "
+            f"({worst['own']:.2f} s, {worst['calls']:,} calls)"
+        )
+    return ("; ".join(text) + ".") if text else ""
 
 
 def _split_table(split: Results) -> str:
-    steps = ["records", "validate", "encode", "batch ids", "bodies"]
+    steps = list(BUILD_STEPS)
     rows = []
     for event, seconds in sorted(split["seconds"].items()):
         count = split["records"].get(event, 0)
@@ -576,25 +857,6 @@ def _top_table(top: list[Results]) -> str:
     return table(["function", "calls", "own s", "cumulative s"], rows)
 
 
-def _prototype_text(results: Results) -> str:
-    fixed = results.get("prototype")
-    plain = _export(results, "Parquet 1M").get("ctjobs") or {}
-    if not fixed or "error" in fixed:
-        return "The proposed fixes were not measured."
-    timings = fixed["timings"]
-    same = "byte for byte identical" if fixed["identical"] else "**different**"
-    return f"""Proposed fixes, tried without editing ctjobs (`bench/prototype.py` swaps three
-functions for one dry run of the same 1M job): {num(fixed["rows_per_s"])} rows/s
-against {num(_get(plain, "rows_per_s"))} rows/s unpatched
-(**{num(ratio(fixed["rows_per_s"], _get(plain, "rows_per_s")), 2)}×**), build
-{num(timings.get("build"), 1)} s against
-{num((_get(plain, "timings") or {}).get("build"), 1)} s, write
-{num(timings.get("write"), 1)} s against
-{num((_get(plain, "timings") or {}).get("write"), 1)} s, peak
-{num(fixed["peak_rss_mib"])} MiB; the request bodies are {same} to the unpatched
-run's."""
-
-
 def notes_section(results: Results) -> str:
     """Data kept, sizes chosen, anything skipped."""
     data = results["datasets"]
@@ -614,15 +876,26 @@ def notes_section(results: Results) -> str:
         else f"kept under `bench/data/exports` ({num(results['cache_bytes'] / 2**30, 2)} GiB)"
     )
     notes = "\n".join(f"- {n}" for n in results["notes"]) or "- nothing was skipped."
+    budget = results.get("budget_minutes")
+    budget_text = f"a {budget:g}-minute budget" if budget else "its time budget"
+    skipped = [e["label"] for e in results["exports"] if _skip_text(e)]
+    skipped_text = (
+        f" Cases not measured in this run: {', '.join(skipped)}."
+        if skipped
+        else " Every export case was measured in this run."
+    )
+    node_ceiling = NODE_BATCH * 1000 / LATENCY_MS
+    node_minutes = CTJOBS_RECORDS / node_ceiling / 60
     return f"""## Data and budget
 
-`make bench` must finish within 20 minutes on a 2-core machine; `bench.run` keeps
-a 19-minute budget and skips, with a note, any measurement the rest cannot afford.
-Sizes: Parquet 1M, 5M, 20M; gzipped CSV 1M and 5M only (generating 20M rows of
-CSV takes 3 to 7 minutes and running ctjobs over it as long again, which the budget
-cannot hold beside the rest); 200,000 records for the ctjobs upload and 5,000 for
-the Node.js library (at its 200 records/s ceiling 200,000 would take over 16
-minutes); 1,000,000 records for the resume. Generated exports are {kept};
+`make bench` must finish within 20 minutes; `bench.run` kept {budget_text} and
+skips, with a note below, any measurement the rest cannot afford, estimated from
+the rates measured earlier in the same run. The export cases run in order of what
+they tell, CSV 20M last, so a tight budget drops the largest first.{skipped_text}
+Sizes: Parquet and gzipped CSV at 1M, 5M and 20M rows; {CTJOBS_RECORDS:,} records
+for the ctjobs upload and {NODE_RECORDS:,} for the Node.js library (at its ceiling of
+{node_ceiling:,.0f} records/s, {CTJOBS_RECORDS:,} would take {node_minutes:.0f}
+minutes); {RESUME_RECORDS:,} records for the resume. Generated exports are {kept};
 a later run reuses them after checking every file's size against the set's
 `manifest.json`. Request bodies and JSON lines are written to a temporary folder
 and removed after each measurement.
