@@ -189,3 +189,21 @@ def test_an_unforeseen_failure_is_one_line_and_exit_1(
         "ctjobs: error: RuntimeError: disk on fire "
         "(run again with --debug for the traceback)"
     ]
+
+
+@pytest.mark.parametrize("job", sorted((ROOT / "jobs").glob("*.toml")), ids=str)
+def test_every_bundled_job_file_dry_runs(job: Path, tmp_path: Path) -> None:
+    summary = ct.run_job(job, dry_run=True, out=tmp_path / "out")
+    assert summary.status == "done"
+    assert summary.total("built") > 0
+    assert summary.total("rejected_preflight") == 0
+    assert summary.total("written") == summary.total("built")
+
+
+def test_the_sftp_job_sends_the_main_jobs_profiles() -> None:
+    main = ct.load_job(DEFAULT_JOB)
+    by_sftp = ct.load_job(ROOT / "jobs" / "profiles_by_sftp.toml")
+    assert by_sftp.writer.kind == "sftp"
+    assert by_sftp.source == main.source
+    assert by_sftp.transforms == main.transforms
+    assert by_sftp.records == [r for r in main.records if r.kind == "profile"]
