@@ -155,9 +155,7 @@ class Ledger:
         if job:
             query += " WHERE job = ?"
             params = (job,)
-        rows = self._db.execute(
-            query + " ORDER BY started_at DESC, rowid DESC", params
-        )
+        rows = self._db.execute(query + " ORDER BY started_at DESC, rowid DESC", params)
         return pl.DataFrame(
             rows.fetchall(),
             schema=[

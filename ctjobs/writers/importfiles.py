@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
@@ -59,8 +59,11 @@ DEFAULT_MAX_FILE_BYTES = 1024**3
 MAX_FILE_BYTES_CAP = 4 * 1024**3
 ITEMS_REASON = "Items (nested lists) are not supported by CleverTap's SFTP import"
 TypeCase = Literal["lower", "upper"]
+PART_SUFFIX = ".part"
+"""The suffix of a file still being uploaded, renamed away once it is complete."""
 
 _CHUNK_ROWS = 20_000
+_STEM_DIGEST_BYTES = 6
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -363,19 +366,75 @@ def check_max_file_bytes(max_file_bytes: int) -> int:
     return max_file_bytes
 
 
+def import_prefix(job: str, kind: str) -> str:
+    """How every import file name of `job`'s `kind` records starts: ``<job>-<kind>-``."""
+    safe_job = _UNSAFE_NAME.sub("_", job).strip("_") or "job"
+    return f"{safe_job}-{kind}-"
+
+
 def import_stem(job: str, kind: str, records: pl.DataFrame) -> str:
     """A file-name stem that is the same for the same records, and differs otherwise.
 
     The hash covers every record's key and JSON, so a re-run of the same input
     finds its files in the ledger, and changed content never reuses a name that
-    CleverTap may still be processing.
+    CleverTap may still be processing. A re-run after a failure sends only the
+    records still pending, so its stem differs from the failed run's: see
+    `leftovers` for how that run's files are found again.
     """
-    digest = hashlib.blake2b(digest_size=6)
+    digest = hashlib.blake2b(digest_size=_STEM_DIGEST_BYTES)
     for chunk in records.select(RECORD_KEY, RECORD_JSON).iter_slices(_CHUNK_ROWS):
         for key, text in chunk.iter_rows():
             digest.update(f"{key}\0{text}\0".encode())
-    safe_job = _UNSAFE_NAME.sub("_", job).strip("_") or "job"
-    return f"{safe_job}-{kind}-{digest.hexdigest()}"
+    return f"{import_prefix(job, kind)}{digest.hexdigest()}"
+
+
+def _file_name_pattern(prefix: str) -> re.Pattern[str]:
+    """A CSV part, a manifest or a ``.part`` of either, under one stem prefix."""
+    return re.compile(
+        rf"(?P<part>{re.escape(prefix)}[0-9a-f]{{{2 * _STEM_DIGEST_BYTES}}}"
+        r"-part[0-9]{4,})"
+        r"(?P<file>\.csv|-[^/]+\.manifest)"
+        rf"(?P<temporary>{re.escape(PART_SUFFIX)})?"
+    )
+
+
+def leftovers(
+    names: Iterable[str],
+    prefix: str,
+    *,
+    recorded: Callable[[str], bool] | None,
+) -> list[str]:
+    """The `names` that interrupted uploads under `prefix` left and nothing will use.
+
+    These are every ``.part`` file of the prefix's CSVs and manifests (CleverTap
+    ignores them), and every complete CSV with no complete manifest among `names`
+    that `recorded` (the ledger's import files) does not know as delivered.
+    CleverTap starts an import only when its manifest arrives, so such a CSV was
+    never picked up, and its records are still pending: the run sends them again
+    under its own names. A CSV with a manifest, or one the ledger records, is
+    never listed. `recorded` None means there is no ledger to ask: CSVs are kept.
+
+    Names are matched exactly (``<prefix><12 hex>-partNNNN``), so another job
+    whose name merely starts with this one's is never touched.
+    """
+    pattern = _file_name_pattern(prefix)
+    matched = [(name, found) for name in names if (found := pattern.fullmatch(name))]
+    manifested = {
+        found["part"]
+        for _, found in matched
+        if found["file"] != ".csv" and not found["temporary"]
+    }
+    return [
+        name
+        for name, found in matched
+        if found["temporary"]
+        or (
+            found["file"] == ".csv"
+            and found["part"] not in manifested
+            and recorded is not None
+            and not recorded(name)
+        )
+    ]
 
 
 def write_import_csvs(

@@ -11,12 +11,20 @@ starts an import only when the manifest arrives, so it never sees a partial CSV.
 
 Every delivered CSV is recorded in the ``import_files`` table of the job's ledger
 file (name, digest, rows, bytes), and its records are marked acknowledged. A
-re-run skips files already recorded with the same digest, and clears ``.part``
-leftovers of an interrupted run. A connection lost mid-way leaves the files not
-yet delivered as pending records, to be sent by the next run.
+connection lost mid-way leaves the files not yet delivered as pending records, to
+be sent by the next run. A re-run skips files already recorded with the same
+digest. Before it uploads anything, each delivery also removes what interrupted
+uploads of the job left in the folder: every ``.part`` file of the job's records
+of that kind, and every CSV of theirs that has no manifest and that the ledger
+does not record as delivered. Such a CSV was never picked up (CleverTap waits for
+the manifest) and its records are pending, so the run sends them again in its own
+files. This matters because a re-run sends only the pending records, so its file
+names (a hash of the records) differ from the interrupted run's.
 
 Known limits: the step between the manifest's rename and its ledger entry is not
 atomic, so a crash in that instant makes the next run deliver that file again.
+Two runs of the same job against the same folder at once are not supported: one
+run's clean-up could remove the CSV the other has just renamed into place.
 CleverTap reports an import's outcome only by email (to ``client_email``) and in
 its Activity log, hours later: "accepted" here means delivered, not loaded.
 """
@@ -24,12 +32,13 @@ its Activity log, hours later: "accepted" here means delivered, not loaded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import posixpath
 import sqlite3
 import tempfile
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +55,14 @@ from ctjobs.records.frame import empty_rejections
 from ctjobs.writers.base import WriteContext, WriteResult
 from ctjobs.writers.importfiles import (
     DEFAULT_MAX_FILE_BYTES,
+    PART_SUFFIX,
     ImportFiles,
     ImportPart,
     TypeCase,
     check_max_file_bytes,
+    import_prefix,
     import_stem,
+    leftovers,
     manifest,
     refuse_nested,
     write_import_csvs,
@@ -61,7 +73,6 @@ log = logging.getLogger(__name__)
 
 PASSWORD_ENV = "CTJOBS_SFTP_PASSWORD"
 ACCOUNT_ENV = "CLEVERTAP_ACCOUNT_ID"
-PART_SUFFIX = ".part"
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
 _T = TypeVar("_T")
@@ -85,6 +96,32 @@ class Delivery:
     part: ImportPart
     manifest_path: Path
     manifest_name: str
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """Which files in the destination folder earlier interrupted uploads left.
+
+    `prefix` is ``<job>-<kind>-``, shared by every file of the job's records of
+    one kind whatever records each run held. `recorded` tells whether the ledger
+    records a file name as delivered; None (no ledger) keeps every complete CSV.
+    """
+
+    prefix: str
+    recorded: Callable[[str], bool] | None = None
+
+    def among(self, names: Iterable[str]) -> list[str]:
+        """The `names` to remove before uploading (see `importfiles.leftovers`)."""
+        return leftovers(names, self.prefix, recorded=self.recorded)
+
+
+def _why_removed(name: str) -> str:
+    if name.endswith(PART_SUFFIX):
+        return "a partial file left by an interrupted upload"
+    return (
+        "a CSV of an interrupted upload whose manifest never went up (never "
+        "imported; its records are sent again)"
+    )
 
 
 # ---------------------------------------------------------------- the ledger table
@@ -136,11 +173,14 @@ class ImportTarget(Protocol):
 
     def deliver(
         self,
-        stem: str,
+        left: Leftovers,
         deliveries: Sequence[Delivery],
         delivered: Callable[[Delivery], None],
     ) -> None:
-        """Deliver each CSV then its manifest, calling `delivered` after each pair."""
+        """Remove `left`'s files, then deliver each CSV and its manifest in turn.
+
+        `delivered` is called after each pair.
+        """
         ...
 
 
@@ -158,16 +198,16 @@ class FileTarget:
 
     def deliver(
         self,
-        stem: str,
+        left: Leftovers,
         deliveries: Sequence[Delivery],
         delivered: Callable[[Delivery], None],
     ) -> None:
-        """Copy each CSV then its manifest into the folder."""
+        """Clear leftovers, then copy each CSV and its manifest into the folder."""
         try:
             if self.local:
                 # Object stores have no folders (and s3fs would create a bucket).
                 self.fs.makedirs(self.out, exist_ok=True)
-                self._clear_leftovers(stem)
+            self._clear_leftovers(left)
             for delivery in deliveries:
                 self._put(delivery.part.path, delivery.part.csv_name)
                 self._put(delivery.manifest_path, delivery.manifest_name)
@@ -186,9 +226,20 @@ class FileTarget:
         _check_size(int(self.fs.size(temporary)), local, temporary)
         self.fs.mv(temporary, final)
 
-    def _clear_leftovers(self, stem: str) -> None:
-        for path in self.fs.glob(f"{self.out}/{stem}-*{PART_SUFFIX}"):
-            self.fs.rm(path)
+    def _clear_leftovers(self, left: Leftovers) -> None:
+        self.fs.invalidate_cache(self.out)
+        try:
+            found = self.fs.ls(self.out, detail=False)
+        except FileNotFoundError:
+            return  # nothing was ever written there
+        except PermissionError as error:
+            # Some bucket credentials may write but not list: deliver all the same.
+            log.warning("%s: cannot list leftovers to remove (%s)", self.out, error)
+            return
+        for name in left.among(posixpath.basename(str(p).rstrip("/")) for p in found):
+            log.info("removing %s, %s", self.location(name), _why_removed(name))
+            with contextlib.suppress(FileNotFoundError):  # gone meanwhile
+                self.fs.rm_file(self.location(name))
 
 
 def _check_size(remote: int, local: Path, where: str) -> None:
@@ -350,16 +401,16 @@ class SftpTarget:
 
     def deliver(
         self,
-        stem: str,
+        left: Leftovers,
         deliveries: Sequence[Delivery],
         delivered: Callable[[Delivery], None],
     ) -> None:
-        """Connect, then upload each CSV and its manifest under temporary names."""
-        _run_blocking(lambda: self._deliver(stem, deliveries, delivered))
+        """Connect, clear leftovers, then upload each CSV and its manifest."""
+        _run_blocking(lambda: self._deliver(left, deliveries, delivered))
 
     async def _deliver(
         self,
-        stem: str,
+        left: Leftovers,
         deliveries: Sequence[Delivery],
         delivered: Callable[[Delivery], None],
     ) -> None:
@@ -368,7 +419,7 @@ class SftpTarget:
                 self._connect() as connection,
                 connection.start_sftp_client() as sftp,
             ):
-                await self._prepare(sftp, stem)
+                await self._prepare(sftp, left)
                 for delivery in deliveries:
                     await self._put(sftp, delivery.part.path, delivery.part.csv_name)
                     await self._put(
@@ -414,16 +465,14 @@ class SftpTarget:
         folder = self.settings.remote_dir
         return name if folder in {"", "."} else posixpath.join(folder, name)
 
-    async def _prepare(self, sftp: asyncssh.SFTPClient, stem: str) -> None:
-        """Make the remote folder and remove ``.part`` leftovers of earlier runs."""
+    async def _prepare(self, sftp: asyncssh.SFTPClient, left: Leftovers) -> None:
+        """Make the remote folder and remove what interrupted uploads left in it."""
         folder = self.settings.remote_dir or "."
         if folder != ".":
             await sftp.makedirs(folder, exist_ok=True)
-        for name in await sftp.listdir(folder):
-            if name.startswith(f"{stem}-") and name.endswith(PART_SUFFIX):
-                log.info(
-                    "removing %s, left by an interrupted upload", self.location(name)
-                )
+        for name in left.among(await sftp.listdir(folder)):
+            log.info("removing %s, %s", self.location(name), _why_removed(name))
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):  # gone meanwhile
                 await sftp.remove(self._remote(name))
 
     async def _put(self, sftp: asyncssh.SFTPClient, local: Path, name: str) -> None:
@@ -502,6 +551,7 @@ class ImportWriter:
         if kept.height == 0:
             return result
         stem = import_stem(context.job, kind, kept)
+        prefix = import_prefix(context.job, kind)
         with tempfile.TemporaryDirectory(
             prefix="ctjobs-import-", dir=self.spool_dir
         ) as spool:
@@ -513,7 +563,7 @@ class ImportWriter:
                 max_file_bytes=self.max_file_bytes,
             )
             deliveries = self._manifests(files, context.run_id, Path(spool))
-            return result.merge(self._deliver(stem, files, deliveries, context))
+            return result.merge(self._deliver(prefix, files, deliveries, context))
 
     def close(self) -> None:
         """Nothing stays open between writes: each delivery connects anew."""
@@ -537,21 +587,22 @@ class ImportWriter:
 
     def _deliver(
         self,
-        stem: str,
+        prefix: str,
         files: ImportFiles,
         deliveries: list[Delivery],
         context: WriteContext,
     ) -> WriteResult:
         if context.dry_run:
-            return self._dry_run(stem, files, deliveries)
+            return self._dry_run(prefix, files, deliveries)
         ledger_path = context.ledger.path if context.ledger is not None else None
         register = DeliveredFiles(ledger_path, context.job)
         done: dict[str, str] = {}
         try:
             todo = self._undelivered(deliveries, register, files, context, done)
             record = self._recorder(files, register, context, done)
+            left = Leftovers(prefix, self._recorded(register, ledger_path))
             try:
-                self.target.deliver(stem, todo, record)
+                self.target.deliver(left, todo, record)
             except _Interrupted as error:
                 log.error(
                     "%s; %d of %d import file(s) not delivered, left pending: "
@@ -564,8 +615,16 @@ class ImportWriter:
             register.close()
         return self._result(files, done)
 
+    def _recorded(
+        self, register: DeliveredFiles, ledger_path: Path | None
+    ) -> Callable[[str], bool] | None:
+        """Whether the ledger records a file name as delivered; None without one."""
+        if ledger_path is None:
+            return None
+        return lambda name: register.digest(self.target.location(name)) is not None
+
     def _dry_run(
-        self, stem: str, files: ImportFiles, deliveries: list[Delivery]
+        self, prefix: str, files: ImportFiles, deliveries: list[Delivery]
     ) -> WriteResult:
         """Build the files; a local folder gets them to look at, nothing else does."""
         if not isinstance(self.target, FileTarget):
@@ -573,7 +632,9 @@ class ImportWriter:
             return WriteResult()
         written: dict[str, str] = {}
         self.target.deliver(
-            stem, deliveries, lambda d: written.update({d.part.name: "written"})
+            Leftovers(prefix),
+            deliveries,
+            lambda d: written.update({d.part.name: "written"}),
         )
         result = self._result(files, written)
         return WriteResult(files=result.files, outputs=result.outputs)

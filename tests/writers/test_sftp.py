@@ -11,6 +11,7 @@ import csv
 import json
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +21,14 @@ import asyncssh
 import polars as pl
 import pytest
 
+import ctjobs as ct
 from ctjobs.errors import AuthenticationError, DestinationError, UsageError
 from ctjobs.job.ledger import Ledger
 from ctjobs.job.spec import JobSpec, parse_job
 from ctjobs.records.encode import RECORD_JSON, encode_records
 from ctjobs.records.frame import RECORD_KEY, SOURCE_FILE, SOURCE_ROW
 from ctjobs.writers.base import WriteContext, WriteResult
-from ctjobs.writers.importfiles import ITEMS_REASON
+from ctjobs.writers.importfiles import ITEMS_REASON, leftovers
 from ctjobs.writers.sftp import (
     FileImportWriter,
     SftpImportWriter,
@@ -713,3 +715,224 @@ def test_writer_result_merges_with_others(tmp_path: Path) -> None:
     merged = WriteResult().merge(events).merge(profiles)
 
     assert (merged.sent, merged.rejected.height, len(merged.files)) == (5, 1, 2)
+
+
+def test_leftovers_are_only_this_jobs_undelivered_files() -> None:
+    stem, other = "shop-event-0123456789ab", "shop-event-ba9876543210"
+    names_found = [
+        f"{stem}-part0001.csv",  # delivered: its manifest is up
+        f"{stem}-part0001-RUN1.manifest",
+        f"{stem}-part0002.csv",  # no manifest, not recorded: never imported
+        f"{stem}-part0003.csv",  # no manifest, but recorded as delivered
+        f"{stem}-part0004.csv.part",
+        f"{other}-part0001-RUN1.manifest.part",
+        f"{other}-part0001.csv",  # its manifest is only partly up
+        "shop-profile-0123456789ab-part0001.csv",  # another kind
+        "shop-event-archive-event-0123456789ab-part0001.csv",  # another job
+        "shop-event-archive-event-0123456789ab-part0001.csv.part",
+        "notes.csv.part",
+    ]
+
+    def recorded(name: str) -> bool:
+        return name == f"{stem}-part0003.csv"
+
+    assert leftovers(names_found, "shop-event-", recorded=recorded) == [
+        f"{stem}-part0002.csv",
+        f"{stem}-part0004.csv.part",
+        f"{other}-part0001-RUN1.manifest.part",
+        f"{other}-part0001.csv",
+    ]
+    assert leftovers(names_found, "shop-event-", recorded=None) == [
+        f"{stem}-part0004.csv.part",
+        f"{other}-part0001-RUN1.manifest.part",
+    ]
+
+
+def test_clean_up_keeps_delivered_files_even_without_their_manifest(
+    tmp_path: Path, keys: Keys, start_server: ServerFactory, ledger: Ledger
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    server = start_server(root)
+    known_hosts = pin(tmp_path / "known_hosts", server.port, keys.host_line)
+    writer = sftp_writer(server, keys, known_hosts)
+    first = writer.write("event", event_records(5), context(ledger, run_id="RUN1"))
+    delivered_csv = first.outputs[0].rsplit("/", 1)[1]
+    # Say the server moved the manifest away once the import was picked up.
+    next(root.glob("*.manifest")).unlink()
+    orphan = "shop-event-00000000abcd-part0001.csv"
+    (root / orphan).write_text("identity,ts\r\nlost,1\r\n")
+    (root / "shop-event-00000000abcd-part0002.csv.part").write_text("ident")
+    (root / "shop-event-archive-event-00000000abcd-part0001.csv").write_text("x")
+    (root / "shop-profile-00000000abcd-part0001.csv").write_text("x")
+
+    second = writer.write(
+        "event", event_records(8).slice(5), context(ledger, run_id="RUN2")
+    )
+
+    assert second.sent == 3
+    left = names(root)
+    assert delivered_csv in left
+    assert orphan not in left and not [n for n in left if n.endswith(".part")]
+    assert "shop-event-archive-event-00000000abcd-part0001.csv" in left
+    assert "shop-profile-00000000abcd-part0001.csv" in left
+
+
+def test_without_a_ledger_only_partial_files_are_cleared(
+    tmp_path: Path, keys: Keys, start_server: ServerFactory
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    kept = "shop-event-00000000abcd-part0001.csv"
+    (root / kept).write_text("x")
+    (root / "shop-event-00000000abcd-part0002.csv.part").write_text("x")
+    server = start_server(root)
+    known_hosts = pin(tmp_path / "known_hosts", server.port, keys.host_line)
+
+    sftp_writer(server, keys, known_hosts).write(
+        "event", event_records(3), context(None)
+    )
+
+    assert kept in names(root)
+    assert not [n for n in names(root) if n.endswith(".part")]
+
+
+def test_files_writer_clears_leftovers_of_other_runs(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "shop-event-00000000abcd-part0001.csv").write_text("x")
+    (out / "shop-event-00000000abcd-part0001-RUN0.manifest.part").write_text("{")
+
+    writer = FileImportWriter(out, client_email=EMAIL)
+    writer.write("event", event_records(4), context(ledger))
+
+    assert sorted(p.suffix for p in out.iterdir()) == [".csv", ".manifest"]
+    assert_same_records(delivered_rows(out), expected_rows(event_records(4)))
+
+
+# ---------------------------------------------------------------- through the runner
+
+
+def write_orders(path: Path, count: int) -> None:
+    """A Parquet source of `count` orders with awkward values, one event each."""
+    rows = range(count)
+    pl.DataFrame(
+        {
+            "customer": ["007421" if i == 0 else f"cust-{i:05d}" for i in rows],
+            "when": [1735725600 + i for i in rows],
+            "event": ["Charged" if i % 2 else "Plan Renewed" for i in rows],
+            "Product": [TRICKY[i % len(TRICKY)] for i in rows],
+            "Code": [f"{i:06d}" for i in rows],
+            "Amount": [[119.0, 0.1 + 0.2, 12.5][i % 3] for i in rows],
+            "Gift": [i % 3 == 0 for i in rows],
+        }
+    ).write_parquet(path)
+
+
+def sftp_job(
+    folder: Path, port: int, keys: Keys, known_hosts: Path, source: Path
+) -> Path:
+    """A job file sending `source`'s orders as events by SFTP import to `port`."""
+    path = folder / "shop.toml"
+    path.write_text(
+        f"""
+name = "shop"
+[source]
+paths = ["{source}"]
+[[records]]
+name = "orders"
+kind = "event"
+identity = "customer"
+ts = "when"
+event_name = "event"
+include = ["Product", "Code", "Amount", "Gift"]
+[writer]
+kind = "sftp"
+host = "127.0.0.1"
+port = {port}
+username = "{USER}"
+key_path = "{keys.client}"
+known_hosts = "{known_hosts}"
+client_email = "{EMAIL}"
+max_file_bytes = 2048
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def csv_rows(folder: Path) -> Counter[str]:
+    """Every row of every CSV in `folder`, read with the csv module, counted."""
+    rows: Counter[str] = Counter()
+    for path in sorted(folder.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                cells = {h: cell for h, cell in row.items() if cell != ""}
+                rows[json.dumps(cells, sort_keys=True)] += 1
+    return rows
+
+
+def assert_clean_and_complete(root: Path, expected: Counter[str]) -> None:
+    """No partial or orphaned file; every record in exactly one delivered CSV."""
+    final = names(root)
+    assert not [n for n in final if n.endswith(".part")], final
+    csvs = sorted(n for n in final if n.endswith(".csv"))
+    manifests = [
+        json.loads((root / n).read_text()) for n in final if n.endswith(".manifest")
+    ]
+    named = sorted(m["fileName"] for m in manifests)
+    assert named == csvs, final
+    assert set(named) <= set(final)
+    assert csv_rows(root) == expected
+    assert set(expected.values()) == {1}
+
+
+@pytest.mark.parametrize(
+    ("crash_at_file", "left"),
+    [(3, ".csv.part"), (4, ".manifest.part"), (5, ".csv.part")],
+    ids=["inside-part-2-csv", "inside-part-2-manifest", "inside-part-3-csv"],
+)
+def test_runner_rerun_after_a_crash_leaves_no_partial_or_orphaned_file(
+    tmp_path: Path,
+    keys: Keys,
+    start_server: ServerFactory,
+    crash_at_file: int,
+    left: str,
+) -> None:
+    source = tmp_path / "orders.parquet"
+    write_orders(source, 60)
+    root = tmp_path / "root"
+    root.mkdir()
+    # Files 1 and 2 are part 1's CSV and manifest; 3 and 4 are part 2's.
+    crashing = start_server(root, crash_at_file=crash_at_file)
+    known_hosts = pin(tmp_path / "known_hosts", crashing.port, keys.host_line)
+    job = sftp_job(tmp_path, crashing.port, keys, known_hosts, source)
+    dry = ct.run_job(job, dry_run=True, out=tmp_path / "dry")
+    expected = csv_rows(tmp_path / "dry")
+    assert sum(expected.values()) == 60 and dry.total("built") == 60
+    assert len(list((tmp_path / "dry").glob("*.csv"))) > 2
+
+    interrupted = ct.run_job(job)
+
+    assert interrupted.status == "incomplete"
+    assert 0 < interrupted.total("pending") < 60
+    assert any(n.endswith(left) for n in names(root)), names(root)
+    if left == ".manifest.part":
+        assert len(list(root.glob("*.csv"))) == 2  # part 2's CSV is up, unnamed
+    crashing.process.wait(timeout=5)
+
+    restarted = start_server(root, port=crashing.port)
+    rerun = ct.run_job(job)
+
+    assert rerun.status == "done", rerun.error
+    assert rerun.total("pending") == 0
+    assert_clean_and_complete(root, expected)
+    delivered = names(root)
+
+    third = ct.run_job(job)
+
+    assert third.status == "done" and third.total("pending") == 0
+    assert names(root) == delivered
+    assert restarted.process.poll() is None
