@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 JOB    ?= jobs/sample_round_trip.toml
 PYTEST_ARGS ?=
 
-.PHONY: setup run-job test check format bench samples clean
+.PHONY: setup run-job test test-offline bq-emulator check format bench samples clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,21 @@ setup: $(STAMP)
 run-job: $(STAMP)
 	$(BIN)/ctjobs run $(JOB) --sandbox
 
-test: $(STAMP)
+test: $(STAMP) bq-emulator
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The BigQuery emulator's own environment (Python 3.13, DuckDB extensions from PyPI),
+# made here, before the suite, so no test installs anything. Idempotent.
+# CTJOBS_SKIP_BIGQUERY=1 skips it (and the BigQuery tests).
+bq-emulator:
+	@if [ "$${CTJOBS_SKIP_BIGQUERY:-}" = 1 ]; then \
+		echo "CTJOBS_SKIP_BIGQUERY=1: BigQuery emulator not installed"; \
+	else bash tools/bq_emulator.sh; fi
+
+# The suite in a loopback-only network namespace: a test that reaches for the
+# internet fails. Needs `unshare -n` (root or user namespaces).
+test-offline: $(STAMP) bq-emulator
+	bash tools/offline.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: $(STAMP)
 	$(BIN)/ruff format --check ctjobs tests bench

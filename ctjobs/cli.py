@@ -243,7 +243,10 @@ def history(
 def show(
     run_id: Annotated[str, typer.Argument(help="The run to show.")],
     html: Annotated[
-        bool, typer.Option("--html", help="Print the HTML report's path.")
+        bool,
+        typer.Option(
+            "--html", help="Print the HTML report's path; fail if it was not written."
+        ),
     ] = False,
     as_json: AsJson = False,
 ) -> None:
@@ -254,6 +257,10 @@ def show(
         text, report = describe_run(run_id, as_json=as_json)
     except CtjobsError as error:
         _fail(error)
+    if html and not report.is_file():
+        message = f"run {run_id} has no HTML report (no file at {report})"
+        typer.echo(f"ctjobs: error: {message}", err=True)
+        raise typer.Exit(EXIT_FAILED)
     typer.echo(str(report) if html else text)
 
 

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 ACCOUNT_ID_VARIABLE = "CLEVERTAP_ACCOUNT_ID"
 PASSCODE_VARIABLE = "CLEVERTAP_PASSCODE"
 API_URL_VARIABLE = "CLEVERTAP_API_URL"
+SECRETS_FILE_VARIABLE = "CTJOBS_SECRETS_FILE"
 _VARIABLES = frozenset({ACCOUNT_ID_VARIABLE, PASSCODE_VARIABLE, API_URL_VARIABLE})
 
 # Regions with their own API host, as CleverTap's region table lists them.
@@ -73,7 +74,7 @@ def load_credentials(secrets_file: str | Path | None = None) -> Credentials:
     or ``account_id`` / ``passcode`` under a ``[clevertap]`` table) or dotenv-style
     ``KEY=VALUE`` lines. The environment wins over the file.
     """
-    secrets_file = secrets_file or os.environ.get("CTJOBS_SECRETS_FILE") or None
+    secrets_file = secrets_file or os.environ.get(SECRETS_FILE_VARIABLE) or None
     found = dict(read_secrets_file(secrets_file)) if secrets_file else {}
     for name in (ACCOUNT_ID_VARIABLE, PASSCODE_VARIABLE):
         if os.environ.get(name):

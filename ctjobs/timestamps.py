@@ -107,7 +107,11 @@ def to_utc(expr: pl.Expr, dtype: pl.DataType, timezone: str = UTC) -> pl.Expr:
     if dtype.is_integer():
         return _epoch_to_utc(expr.cast(pl.Int64), timezone)
     if dtype.is_float():
-        whole = pl.when(expr.is_finite()).then(expr.round(0).cast(pl.Int64))
+        # NaN, infinities and floats beyond Int64 read as "no time" (null), never
+        # as an error: the pre-flight sets that one record aside with its text.
+        whole = pl.when(expr.is_finite()).then(
+            expr.round(0).cast(pl.Int64, strict=False)
+        )
         return _epoch_to_utc(whole, timezone)
     if dtype == pl.String:
         return _text_to_utc(expr, timezone)
@@ -120,6 +124,38 @@ def to_utc(expr: pl.Expr, dtype: pl.DataType, timezone: str = UTC) -> pl.Expr:
 def to_epoch_seconds(expr: pl.Expr, dtype: pl.DataType, timezone: str = UTC) -> pl.Expr:
     """Epoch seconds (Int64) for `expr` of source type `dtype`; null where unreadable."""
     return to_utc(expr, dtype, timezone).dt.epoch("s")
+
+
+def epoch_unit(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """``"ms"`` or ``"us"`` where `to_utc` reads a number as epoch milli- or
+    microseconds (packed digits excluded), null elsewhere.
+
+    The record builder keeps this beside ``ts`` so the pre-flight's ``millis``
+    setting applies to values the builder has already turned into seconds.
+    """
+    if dtype == pl.String:
+        text = expr.str.strip_chars()
+        number = pl.when(text.str.contains(r"^-?\d{1,16}(\.0+)?$")).then(
+            text.str.replace(r"\.0+$", "").cast(pl.Int64, strict=False)
+        )
+    elif dtype.is_integer():
+        number = expr.cast(pl.Int64)
+    elif dtype.is_float():
+        number = pl.when(expr.is_finite()).then(
+            expr.round(0).cast(pl.Int64, strict=False)
+        )
+    else:
+        return pl.lit(None, dtype=pl.String)
+    magnitude = number.abs()
+    packed = (number >= PACKED_MIN) & (number <= PACKED_MAX)
+    return (
+        pl.when(packed)
+        .then(pl.lit(None, dtype=pl.String))
+        .when(magnitude >= MICROS_FROM)
+        .then(pl.lit("us"))
+        .when(magnitude >= MILLIS_FROM)
+        .then(pl.lit("ms"))
+    )
 
 
 def is_millis(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:

@@ -42,6 +42,11 @@ _SECRET_PARTS = (
     "_token",
 )
 _SECRET_KEYS = {"passcode", "password", "secret", "token", "private_key"}
+# In storage_options, s3fs's `key` is an access key.
+_STORAGE_SECRET_KEYS = {"key"}
+# Keys that name where credentials are (a file, a profile), not the credentials.
+_REFERENCE_KEYS = {"credentials_file", "profile", "aws_profile"}
+_REFERENCE_SUFFIXES = ("_file", "_path", "_filename")
 
 
 class _Model(BaseModel):
@@ -277,6 +282,22 @@ class ValidationSpec(_Model):
     """Pre-flight rules, checked before anything is sent."""
 
     identity_max_length: int = Field(1024, description="longest identity accepted")
+    # CleverTap documents no objectId format (unconfirmed): these defaults are the
+    # CleverTap IDs seen in samples, "__g…" / "-g…" letters, digits and symbols.
+    object_id_max_length: int = Field(
+        64, description="longest objectId accepted (unconfirmed limit)"
+    )
+    object_id_characters: str = Field(
+        r"A-Za-z0-9_\-:@$!()",
+        description="regex character class an objectId may use (unconfirmed)",
+    )
+    max_item_properties: int = Field(
+        100, description="keys per Charged Items entry (unconfirmed limit)"
+    )
+    allow_incr_decr: bool = Field(
+        False,
+        description="send $incr/$decr profile commands (unconfirmed for /1/upload)",
+    )
     allow_missing_ts: bool = Field(
         False, description="events without ts go out stamped 'now' by CleverTap"
     )
@@ -379,22 +400,43 @@ class JobSpec(_Model):
         return self
 
 
-def _looks_secret(key: str) -> bool:
+def _looks_secret(key: str, value: Any = None, *, storage: bool = False) -> bool:
+    """Whether `key` (with `value`) holds a credential rather than says where one is.
+
+    ``credentials_file``, ``profile`` and keys ending in ``_file`` / ``_path`` name
+    a file or a profile, and are allowed while their value reads as one (a single
+    line, not JSON or a PEM block). In `storage` options, ``key`` is a secret too.
+    """
     name = key.lower()
+    if name in _REFERENCE_KEYS or name.endswith(_REFERENCE_SUFFIXES):
+        return not _names_a_place(value)
+    if storage and name in _STORAGE_SECRET_KEYS:
+        return True
     return name in _SECRET_KEYS or any(part in name for part in _SECRET_PARTS)
 
 
-def _find_secret(data: Any, where: str = "") -> str | None:
+def _names_a_place(value: Any) -> bool:
+    """A file path or profile name, not inline key material."""
+    if value is None or value == "":
+        return True
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    return "\n" not in text and not text.startswith(("{", "[")) and "-----" not in text
+
+
+def _find_secret(data: Any, where: str = "", *, storage: bool = False) -> str | None:
     if isinstance(data, dict):
         for key, value in data.items():
-            if _looks_secret(str(key)) and value:
+            if _looks_secret(str(key), value, storage=storage) and value:
                 return f"{where}{key}"
-            found = _find_secret(value, f"{where}{key}.")
+            inside = storage or str(key).lower() == "storage_options"
+            found = _find_secret(value, f"{where}{key}.", storage=inside)
             if found:
                 return found
     if isinstance(data, list):
         for item in data:
-            found = _find_secret(item, where)
+            found = _find_secret(item, where, storage=storage)
             if found:
                 return found
     return None

@@ -4,7 +4,9 @@ Credentials come from where each cloud's own tools look: for S3 the environment
 (``AWS_ACCESS_KEY_ID``...), ``~/.aws`` profiles and instance roles; for GCS
 ``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's application-default login or the
 metadata server. A job file names only *where* to look, never a secret:
-``profile = "exports"`` or ``service_account_file = "/etc/ct/sa.json"``.
+``profile = "exports"``, ``credentials_file = "~/.aws/ct-credentials"`` (an AWS
+shared credentials file, for S3) or ``service_account_file = "/etc/ct/sa.json"``
+(``credentials_file`` means the service-account file for GCS).
 
 Job files may also use Polars' (object_store) spelling of S3 options, such as
 ``aws_endpoint_url`` or ``aws_region``; they are translated here so one set of
@@ -36,6 +38,7 @@ _S3_ALIASES = {
 _S3_REGION_KEYS = ("aws_region", "region", "region_name")
 _S3_DROPPED = ("aws_allow_http", "allow_http", "max_retries")
 _GCS_KEY_FILES = ("service_account_file", "credentials_file", "service_account_path")
+_S3_KEY_FILES = ("credentials_file", "shared_credentials_file")
 
 
 def storage_options_for(
@@ -61,8 +64,11 @@ def _s3_options(options: dict[str, Any]) -> dict[str, Any]:
     """Translate Polars-style S3 options; `anonymous` reads public buckets."""
     result: dict[str, Any] = {}
     client_kwargs = dict(options.pop("client_kwargs", None) or {})
+    credentials_file = None
     for key, value in options.items():
-        if key in _S3_REGION_KEYS:
+        if key in _S3_KEY_FILES:
+            credentials_file = os.path.expanduser(str(value))
+        elif key in _S3_REGION_KEYS:
             client_kwargs["region_name"] = value
         elif key == "anonymous":
             result["anon"] = bool(value)
@@ -70,6 +76,15 @@ def _s3_options(options: dict[str, Any]) -> dict[str, Any]:
             result[_S3_ALIASES.get(key, key)] = value
     if client_kwargs:
         result["client_kwargs"] = client_kwargs
+    if credentials_file and "session" not in result:
+        # botocore reads a shared credentials file only through its session.
+        from aiobotocore.session import (  # type: ignore[import-untyped,unused-ignore]
+            AioSession,
+        )
+
+        session = AioSession(profile=result.pop("profile", None))
+        session.set_config_variable("credentials_file", credentials_file)
+        result["session"] = session
     return result
 
 
@@ -86,4 +101,37 @@ def _gcs_options(options: dict[str, Any]) -> dict[str, Any]:
             result["endpoint_url"] = value
         else:
             result[key] = value
+    return result
+
+
+# s3fs keyword arguments → Polars (object_store) storage options.
+_POLARS_S3 = {
+    "endpoint_url": "aws_endpoint_url",
+    "key": "aws_access_key_id",
+    "secret": "aws_secret_access_key",
+    "token": "aws_session_token",
+}
+
+
+def polars_s3_options(options: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """`options` as Polars' native S3 reader takes them, or None when it cannot.
+
+    None means an option has no object_store spelling (a profile, a credentials
+    file, a session, anonymous access, other client arguments): read through s3fs
+    then. Keys left out come from the environment (``AWS_ACCESS_KEY_ID``...).
+    """
+    given = _s3_options(dict(options or {}))
+    client_kwargs = dict(given.pop("client_kwargs", None) or {})
+    region = client_kwargs.pop("region_name", None)
+    if client_kwargs:
+        return None
+    result: dict[str, str] = {}
+    for key, value in given.items():
+        if key not in _POLARS_S3 or not isinstance(value, str):
+            return None
+        result[_POLARS_S3[key]] = value
+    if region:
+        result["aws_region"] = str(region)
+    if result.get("aws_endpoint_url", "").startswith("http://"):
+        result["aws_allow_http"] = "true"
     return result

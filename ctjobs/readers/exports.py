@@ -26,9 +26,11 @@ from datetime import date
 from typing import Any, Literal
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from ctjobs.errors import SchemaConflictError, SourceError
-from ctjobs.readers.storage import SourceFile, list_files, read_bytes
+from ctjobs.readers.cloud import S3, polars_s3_options
+from ctjobs.readers.storage import SourceFile, list_files, protocol_of, read_bytes
 from ctjobs.records.frame import SOURCE_FILE, SOURCE_ROW
 from ctjobs.timestamps import UTC, to_utc
 
@@ -225,14 +227,31 @@ def _read_one(
 def _scan_flat_parquet(
     file: SourceFile, options: Mapping[str, Any] | None
 ) -> pl.LazyFrame | None:
-    """A truly lazy scan for local Parquet without nested columns, else None.
+    """A truly lazy scan for Parquet without nested columns, else None.
 
-    Lazy scans let Polars read only the columns and row groups a job needs; nested
-    and map columns, and files in object stores, are read whole through fsspec.
+    Lazy scans let Polars read only the columns and row groups a job needs, from
+    local disks and, natively, from S3. Nested and map columns, gzipped files, GCS
+    (Polars' reader does not work against every GCS endpoint) and S3 options Polars
+    cannot take are read whole through fsspec instead.
     """
-    if "://" in file.path or file.path.endswith((".gz", ".gzip")):
+    if file.path.endswith((".gz", ".gzip")):
         return None
-    lf = pl.scan_parquet(file.path)
+    if "://" not in file.path:
+        lf = pl.scan_parquet(file.path)
+    elif protocol_of(file.path) == S3:
+        native = polars_s3_options(options)
+        if native is None:
+            return None
+        lf = pl.scan_parquet(
+            file.path, storage_options=native, glob=False, hive_partitioning=False
+        )
+        try:
+            lf.collect_schema()
+        except (pl.exceptions.PolarsError, OSError) as error:
+            log.info("%s: native S3 read failed (%s); using fsspec", file.path, error)
+            return None
+    else:
+        return None
     if any(dtype.is_nested() for dtype in lf.collect_schema().dtypes()):
         return None
     return lf.with_row_index(SOURCE_ROW).with_columns(
@@ -476,9 +495,13 @@ def union_schema(
 ) -> tuple[dict[str, pl.DataType], list[str]]:
     """The union of the files' columns, with each column's type reconciled.
 
-    Numbers widen to Float64, and under the ``widen`` rule a column that is a number
-    in one file and text in another becomes text. Under ``error`` that raises
-    `SchemaConflictError` naming both files and the column.
+    Numbers widen to Float64 (integers alone stay Int64), inside lists and list
+    items too, and list items missing a field get it as null. A change of kind
+    (a number in one file and text in another, a boolean and a number, a list of
+    integers and a list of text) becomes text under the ``widen`` rule and raises
+    `SchemaConflictError` naming both files and the column under ``error``. Shapes
+    that cannot meet at all (a list in one file, a plain value in another) raise
+    `SchemaConflictError` under either rule.
     """
     schema: dict[str, pl.DataType] = {}
     origin: dict[str, str] = {}
@@ -488,16 +511,23 @@ def union_schema(
             if column not in schema or schema[column] == pl.Null:
                 schema[column], origin[column] = dtype, file.path
                 continue
-            merged = _widen(schema[column], dtype)
-            conflicting = merged == pl.String and dtype != schema[column]
-            if merged is None or (widening == "error" and conflicting):
-                message = (
+            merged, changes_kind = _widen(schema[column], dtype)
+            if merged is None or (widening == "error" and changes_kind):
+                found = (
                     f"column {column!r} is {schema[column]} in {origin[column]} but "
-                    f"{dtype} in {file.path}; declare its type in the job's "
-                    'schema_overrides or set widening = "widen"'
+                    f"{dtype} in {file.path}"
                 )
-                if widening == "error" or merged is None:
-                    raise SchemaConflictError(message)
+                if merged is None:
+                    hint = (
+                        "the two cannot be combined; declare the column's type in "
+                        "the job's schema_overrides or fix the export"
+                    )
+                else:
+                    hint = (
+                        "declare its type in the job's schema_overrides or set "
+                        'widening = "widen"'
+                    )
+                raise SchemaConflictError(f"{found}; {hint}")
             if merged != schema[column]:
                 conflicts.append(
                     f"{column}: {schema[column]} widened to {merged} by {file.path}"
@@ -506,21 +536,45 @@ def union_schema(
     return schema, conflicts
 
 
-def _widen(left: pl.DataType, right: pl.DataType) -> pl.DataType | None:
+def _widen(left: pl.DataType, right: pl.DataType) -> tuple[pl.DataType | None, bool]:
+    """The type both `left` and `right` values fit, and whether a value changes kind.
+
+    None when no such type exists (a list and a plain value, a list and a struct).
+    """
     if left == right or right == pl.Null:
-        return left
+        return left, False
     if left == pl.Null:
-        return right
-    numeric = (left.is_numeric() or left == pl.Boolean) and (
-        right.is_numeric() or right == pl.Boolean
-    )
-    if numeric:
+        return right, False
+    if left.is_numeric() and right.is_numeric():
         if left.is_integer() and right.is_integer():
-            return pl.Int64()
-        return pl.Float64()
-    if isinstance(left, pl.List | pl.Struct) or isinstance(right, pl.List | pl.Struct):
-        return None if left.base_type() != right.base_type() else pl.String()
-    return pl.String()
+            return pl.Int64(), False
+        return pl.Float64(), False
+    if isinstance(left, pl.List) and isinstance(right, pl.List):
+        inner, changes_kind = _widen(_instance(left.inner), _instance(right.inner))
+        return (None if inner is None else pl.List(inner)), changes_kind
+    if isinstance(left, pl.Struct) and isinstance(right, pl.Struct):
+        fields = {f.name: _instance(f.dtype) for f in left.fields}
+        changed = False
+        for item in right.fields:
+            if item.name not in fields:
+                fields[item.name] = _instance(item.dtype)
+                continue
+            merged, changes_kind = _widen(fields[item.name], _instance(item.dtype))
+            if merged is None:
+                return None, True
+            fields[item.name] = merged
+            changed = changed or changes_kind
+        return pl.Struct(fields), changed
+    if left.is_nested() or right.is_nested():
+        return None, True
+    # Different kinds of plain value (a boolean and a number included): text keeps
+    # every value as written, where Float64 would turn true into 1.0.
+    return pl.String(), True
+
+
+def _instance(dtype: pl.DataType | DataTypeClass) -> pl.DataType:
+    """`dtype` as an instance (Polars gives nested members as classes or instances)."""
+    return dtype() if isinstance(dtype, DataTypeClass) else dtype
 
 
 def _conform(lf: pl.LazyFrame, schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:

@@ -2,9 +2,18 @@
 
 Listing and opening go through fsspec, so one code path serves every store. A file's
 size plus a version tag identify what was processed, for the ledger: the ETag on S3,
-the generation on GCS, the modification time on local disks. Dates come from
-CleverTap's file names (``...-<yyyymmdd>-<index>-<db>.csv.gz``) or from date folders
-(``2024-03-01/`` or ``date=2024-03-01/``).
+the generation on GCS, the modification time on local disks.
+
+Dates, for ``--from`` / ``--to``, come from, in this order:
+
+- the day in a legacy event export's name (``...-<yyyymmdd>-<index>-<db>.csv.gz``);
+- a date folder (``2024-03-01/`` or ``date=2024-03-01/``);
+- the export run's epoch timestamp that CleverTap puts before the database id in
+  profile export names (``<account>-<request>-<epoch>-<db>.csv.gz``, and custom
+  names, which always end in ``-<epoch>-<db>``; legacy ``...-<epoch>-<db>-csv.gz``
+  too), taken as a UTC day.
+
+A file none of these date is left out of a bounded listing, with a warning naming it.
 
 Credentials and endpoints: see `ctjobs.readers.cloud`. For example
 ``storage_options={"endpoint_url": "http://127.0.0.1:9000"}`` reads from an
@@ -18,10 +27,11 @@ changed.
 from __future__ import annotations
 
 import gzip
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +40,14 @@ import fsspec
 from ctjobs.errors import SourceError
 from ctjobs.readers.cloud import GCS, S3, storage_options_for
 
+log = logging.getLogger(__name__)
+
 _NAME_DATE = re.compile(r"-(?P<day>\d{8})-\d+-\d+\.[A-Za-z]+(?:\.(?:gz|gzip))?$")
+# Export run time in epoch seconds, then the database (instance) id, then the format
+# as an extension (enhanced) or a dash-suffix (legacy profiles): -1761651721-0.csv.gz
+_NAME_EPOCH = re.compile(
+    r"-(?P<epoch>\d{10})-\d{1,3}[.-][A-Za-z]+(?:\.[A-Za-z]+)?(?:\.(?:gz|gzip))?$"
+)
 _FOLDER_DATE = re.compile(r"(?:^|/)(?:date=)?(?P<day>\d{4}-\d{2}-\d{2})(?:/|$)")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -84,6 +101,9 @@ def day_of(path: str) -> date | None:
     found = _FOLDER_DATE.search(path)
     if found:
         return date.fromisoformat(found["day"])
+    found = _NAME_EPOCH.search(path.rstrip("/").rsplit("/", 1)[-1])
+    if found:
+        return datetime.fromtimestamp(int(found["epoch"]), UTC).date()
     return None
 
 
@@ -122,10 +142,20 @@ def list_files(
     if isinstance(patterns, str):
         patterns = [patterns]
     found: dict[str, SourceFile] = {}
+    undated: list[str] = []
     for pattern in patterns:
         for file in _list_one(pattern, storage_options):
             if _in_range(file.day, date_from, date_to):
                 found[file.path] = file
+            elif file.day is None:
+                undated.append(file.path)
+    if undated:
+        log.warning(
+            "%d file(s) left out of the date range because neither their name nor "
+            "their folder gives a date: %s",
+            len(undated),
+            ", ".join(sorted(set(undated))),
+        )
     return sorted(found.values(), key=lambda f: (f.day or date.min, f.path))
 
 

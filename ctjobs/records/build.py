@@ -24,17 +24,25 @@ from ctjobs.records.frame import (
     EVENT,
     EVENT_DATA,
     IDENTITY_FIELDS,
+    IDENTITY_ISSUE,
     PROFILE_DATA,
     PROVENANCE,
     RECORD_KEY,
     SOURCE_FILE,
     SOURCE_ROW,
+    TS_SOURCE,
+    TS_UNIT,
 )
-from ctjobs.timestamps import UTC, to_epoch_seconds
+from ctjobs.records.values import binary_text, identity_text
+from ctjobs.timestamps import (
+    PACKED_MAX,
+    PACKED_MIN,
+    UTC,
+    epoch_unit,
+    to_epoch_seconds,
+)
 
 EMPTY_FIELD = "__empty__"
-#: The source's ts text where it did not read as a time (for the pre-flight check).
-TS_SOURCE = "_ts_source"
 IdentityField = Literal["identity", "objectId", "FBID", "GPID"]
 
 
@@ -133,15 +141,18 @@ def build_records(lf: pl.LazyFrame, mapping: RecordMapping) -> pl.LazyFrame:
         message = f"identity_field must be one of {', '.join(IDENTITY_FIELDS)}"
         raise UsageError(message)
     ts = _ts(schema, mapping)
+    identity, issue = identity_text(pl.col(mapping.identity), schema[mapping.identity])
     columns: list[pl.Expr] = [
         pl.lit(mapping.kind).alias("type"),
-        pl.col(mapping.identity).cast(pl.String).alias(mapping.identity_field),
+        identity.alias(mapping.identity_field),
         ts.alias("ts"),
     ]
+    if issue is not None:
+        columns.append(issue.alias(IDENTITY_ISSUE))
     if mapping.ts is not None:
-        raw = pl.col(mapping.ts)
-        unread = raw.is_not_null() & ts.is_null()
-        columns.append(pl.when(unread).then(raw.cast(pl.String)).alias(TS_SOURCE))
+        dtype = schema[mapping.ts]
+        columns.append(_ts_source(pl.col(mapping.ts), dtype, ts).alias(TS_SOURCE))
+        columns.append(epoch_unit(pl.col(mapping.ts), dtype).alias(TS_UNIT))
     if mapping.kind == EVENT:
         columns.append(_event_name(schema, mapping))
         columns.append(_properties_struct(schema, mapping).alias(EVENT_DATA))
@@ -164,6 +175,25 @@ def _ts(schema: pl.Schema, mapping: RecordMapping) -> pl.Expr:
     return to_epoch_seconds(pl.col(mapping.ts), dtype, mapping.timezone).alias("ts")
 
 
+def _ts_source(raw: pl.Expr, dtype: pl.DataType, seconds: pl.Expr) -> pl.Expr:
+    """The source's ts as text wherever it was not plain epoch seconds.
+
+    Text and floats are kept as given (so "notatime" and NaN are reported as
+    such); integers only where they were packed digits or milli-/microseconds;
+    datetimes only where they did not read (a local time skipped by a DST change).
+    """
+    if dtype == pl.String:
+        return pl.when(raw.str.strip_chars() != "").then(raw)
+    if dtype.is_float():
+        return raw.cast(pl.String)
+    if dtype.is_integer():
+        number = raw.cast(pl.Int64)
+        packed = number.is_between(PACKED_MIN, PACKED_MAX)
+        scaled = epoch_unit(raw, dtype).is_not_null()
+        return pl.when(packed | scaled).then(number.cast(pl.String))
+    return pl.when(raw.is_not_null() & seconds.is_null()).then(raw.cast(pl.String))
+
+
 def _event_name(schema: pl.Schema, mapping: RecordMapping) -> pl.Expr:
     if mapping.event_name_value is not None:
         return pl.lit(mapping.event_name_value).alias("evtName")
@@ -173,7 +203,10 @@ def _event_name(schema: pl.Schema, mapping: RecordMapping) -> pl.Expr:
             "(a column) or event_name_value (a fixed name)"
         )
         raise UsageError(message)
-    return pl.col(mapping.event_name).cast(pl.String).alias("evtName")
+    name = pl.col(mapping.event_name)
+    if schema[mapping.event_name] == pl.Binary:
+        return binary_text(name).alias("evtName")
+    return name.cast(pl.String).alias("evtName")
 
 
 def build_events(

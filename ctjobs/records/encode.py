@@ -74,6 +74,11 @@ def record_json(schema: pl.Schema) -> pl.Expr:
 
 
 def encode_records(records: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
-    """The record frame with a ``_json`` column holding each record's JSON text."""
+    """The record frame with a ``_json`` column holding each record's JSON text.
+
+    Example:
+        >>> events = build_events(lf, identity="profile.identity", ts="ts")
+        >>> encode_records(validate(events).accepted).collect()["_json"]
+    """
     lf = records.lazy()
     return lf.with_columns(record_json(lf.collect_schema()))

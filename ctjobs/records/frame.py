@@ -12,6 +12,9 @@ A record frame is a `polars.DataFrame` (or LazyFrame) with these columns:
 ``_source_row``   Int64: the 0-based row within that file
 ``_record_key``   String: a key stable across re-runs of the same input
 
+Frames built by `ctjobs.records.build` also carry ``_ts_source``, ``_ts_unit`` and
+``_identity_issue`` (see below) for the pre-flight check; writers ignore them.
+
 Property values inside the structs are already in CleverTap's form: dates are
 ``"$D_<epoch seconds>"`` strings, booleans are booleans, `Items` of `Charged` is a
 list of structs. A null field means "absent": it is left out of the JSON record.
@@ -29,6 +32,14 @@ SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
 RECORD_KEY = "_record_key"
 PROVENANCE = (SOURCE_FILE, SOURCE_ROW)
+#: Set by the record builder for the pre-flight check, never sent: the source's
+#: ts as text where it was not plain epoch seconds (text, a float, packed digits,
+#: milli- or microseconds, or unreadable), ...
+TS_SOURCE = "_ts_source"
+#: ... ``"ms"``/``"us"`` where the source ts was epoch milli- or microseconds, ...
+TS_UNIT = "_ts_unit"
+#: ... and why the identity column's value cannot be an identifier.
+IDENTITY_ISSUE = "_identity_issue"
 
 EVENT = "event"
 PROFILE = "profile"

@@ -45,18 +45,19 @@ from ctjobs.records.frame import (
     EVENT,
     EVENT_DATA,
     IDENTITY_FIELDS,
+    IDENTITY_ISSUE,
     PROFILE,
     PROFILE_DATA,
     RECORD_KEY,
     REJECTION_SCHEMA,
     SOURCE_FILE,
     SOURCE_ROW,
+    TS_SOURCE,
+    TS_UNIT,
 )
 from ctjobs.records.phones import e164_mapping
+from ctjobs.records.values import binary_text, identity_text, is_utf8, strip_invisible
 from ctjobs.timestamps import MILLIS_FROM, to_epoch_seconds
-
-#: Set by the record builder: the source's ts text where it did not read as a time.
-TS_SOURCE = "_ts_source"
 
 RESERVED_EVENTS = (
     "Notification Sent",
@@ -101,6 +102,12 @@ BANNED_PROFILE_KEY_CHARACTERS = BANNED_NAME_CHARACTERS + "#"
 #: property names, so ``address.city`` is sent as ``address_city``.
 FLATTEN_SEPARATOR = "_"
 MAX_CHARGED_ITEMS = 256
+#: Multi-value profile properties: unique strings, at most 100 of them.
+MAX_MULTI_VALUES = 100
+#: Profile update commands the docs describe for /1/upload and SFTP imports;
+#: ``$incr``/``$decr`` are SDK commands, unconfirmed for upload (a setting).
+PROFILE_COMMANDS = ("$add", "$remove", "$set", "$delete")
+INCR_DECR = ("$incr", "$decr")
 NON_FINITE = "non-finite number"
 CHARGED = "Charged"
 ITEMS = "Items"
@@ -115,6 +122,10 @@ _PLACEHOLDER = "__"
 _YEAR_9999 = 253_370_764_800  # 9999-01-01T00:00:00Z: a "no end" placeholder year
 _YEAR_10000 = 253_402_300_800
 _EPOCH_DATE = r"^\$D_-?\d+$"
+# yyyyMMddHH or yyyyMMddHHmm of 1900-2099: packed times cut short.
+_PACKED_PREFIX = (
+    r"^(19|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])([0-5]\d)?$"
+)
 _EMAIL = r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"
 _TRUE_WORDS = ("y", "yes", "true", "t", "1", "1.0")
 _FALSE_WORDS = ("n", "no", "false", "f", "0", "0.0")
@@ -201,7 +212,9 @@ def validate(
 
     passed = outcome.get_column(_RULE).is_null()
     dropped = outcome.filter(passed).get_column(_DROPS).sum()
-    failing = pl.concat([staged, outcome], how="horizontal").filter(~passed)
+    # One chunk per column: Polars 2.1 panics ("i < self.len()") wording text from
+    # columns split into different numbers of chunks, as the concatenation leaves them.
+    failing = pl.concat([staged, outcome], how="horizontal").filter(~passed).rechunk()
     reasons = failing.select(_RULE, _reason(checks).alias(_REASON))
     rejected = _rejections(frame.filter(~passed), reasons, checks)
     return Validated(
@@ -213,7 +226,7 @@ def validate(
 
 def _collect(records: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The record frame as a DataFrame, with the one column every rule needs."""
-    frame = records.lazy().collect()
+    frame = records.lazy().collect().rechunk()  # see the note in `validate`
     if "type" not in frame.columns:
         message = (
             "validate: the record frame has no `type` column; build it with "
@@ -340,7 +353,9 @@ def _has_float(dtype: DType) -> bool:
 
 def _normalised(schema: pl.Schema, context: _Context) -> list[pl.Expr]:
     """Replacement columns holding the values in CleverTap's form."""
-    columns = [_identity(pl.col(c)).alias(c) for c in IDENTITY_FIELDS if c in schema]
+    columns = [
+        _identity(pl.col(c), schema[c]).alias(c) for c in IDENTITY_FIELDS if c in schema
+    ]
     if "ts" in schema:
         columns.append(_ts_seconds(schema["ts"], context).alias("ts"))
     for column, kind in ((EVENT_DATA, EVENT), (PROFILE_DATA, PROFILE)):
@@ -349,9 +364,11 @@ def _normalised(schema: pl.Schema, context: _Context) -> list[pl.Expr]:
     return columns
 
 
-def _identity(expr: pl.Expr) -> pl.Expr:
-    """An identifier without surrounding spaces; blank means absent."""
-    text = expr.cast(pl.String).str.strip_chars()
+def _identity(expr: pl.Expr, dtype: DType) -> pl.Expr:
+    """An identifier as text without white space or zero-width characters at its
+    ends; blank (nothing else left) means absent, as does a value that is not
+    text or a whole number (a rule gives the reason)."""
+    text = strip_invisible(identity_text(expr, dtype)[0])
     return pl.when(text != "").then(text)
 
 
@@ -384,8 +401,11 @@ def _jsonable(value: pl.Expr, dtype: DType, drop: bool) -> pl.Expr:
         return pl.concat_str(pl.lit(DATE_PREFIX), seconds)
     if isinstance(dtype, pl.Decimal):
         return value.cast(pl.Float64)
-    if isinstance(dtype, pl.Categorical | pl.Enum | pl.Binary):
+    if dtype == pl.Binary:
         # Polars cannot write Binary as JSON; text is what it almost always holds.
+        # Bytes that are not UTF-8 become null here and a rule rejects the record.
+        return binary_text(value)
+    if isinstance(dtype, pl.Categorical | pl.Enum):
         return value.cast(pl.String, strict=False)
     if isinstance(dtype, pl.Struct):
         inner = [
@@ -422,6 +442,13 @@ def _nested(
     prop: pl.Field, value: pl.Expr, kind: str, context: _Context, taken: set[str]
 ) -> list[pl.Expr]:
     """The struct member(s) for one property, per the nested-values policy."""
+    if kind == PROFILE and _is_command(prop.dtype):
+        # A command whose every operation is null would be sent as ``{}``.
+        assert isinstance(prop.dtype, pl.Struct)
+        used = pl.any_horizontal(
+            [value.struct.field(f.name).is_not_null() for f in prop.dtype.fields]
+        )
+        return [pl.when(used).then(value).alias(prop.name)]
     if not isinstance(prop.dtype, _NESTED) or _allowed_nested(prop, kind, context):
         return [value.alias(prop.name)]
     if kind == PROFILE and _is_multi_value(prop.dtype):
@@ -560,7 +587,7 @@ def _age(expr: pl.Expr, dtype: DType, context: _Context) -> pl.Expr:
     """A whole, non-negative number of years (``"34"`` and ``34.0`` both give 34)."""
     number = expr.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
     whole = number.is_finite() & (number == number.floor()) & (number >= 0)
-    return pl.when(whole).then(number.cast(pl.Int64))
+    return pl.when(whole).then(number.cast(pl.Int64, strict=False))
 
 
 def _phone(expr: pl.Expr, dtype: DType, context: _Context) -> pl.Expr:
@@ -573,8 +600,10 @@ def _phone(expr: pl.Expr, dtype: DType, context: _Context) -> pl.Expr:
 def _phone_text(expr: pl.Expr, dtype: DType) -> pl.Expr:
     """A phone as text; a float read from a CSV loses its ``.0``."""
     if dtype.is_float():
-        return pl.when(expr == expr.floor()).then(expr.cast(pl.Int64)).cast(pl.String)
-    return expr.cast(pl.String).str.strip_chars()
+        # NaN, infinities and floats beyond Int64 have no digits: no phone (516).
+        whole = expr.is_finite() & (expr == expr.floor())
+        return pl.when(whole).then(expr.cast(pl.Int64, strict=False)).cast(pl.String)
+    return expr.cast(pl.String, strict=False).str.strip_chars()
 
 
 _BUILTINS = {
@@ -615,7 +644,9 @@ def _phone_mapping(frame: pl.DataFrame, country: str) -> dict[str, str | None]:
     )
     if phone is None or isinstance(phone.dtype, _NESTED):
         return {}
-    texts = _phone_text(_value(PROFILE_DATA, "Phone"), phone.dtype)
+    # The same form normalisation sees: Binary as text, non-finite floats as null.
+    value = _jsonable(_value(PROFILE_DATA, "Phone"), phone.dtype, True)
+    texts = _phone_text(value, phone.dtype)
     values = frame.select(texts.drop_nulls().unique()).to_series().to_list()
     return e164_mapping(values, country)
 
@@ -690,64 +721,143 @@ def _type_reason() -> _Check:
 
 
 def _identity_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
-    """One identifier must be present; none may be over-long."""
+    """One identifier must be present and readable; none may be over-long."""
     fields = [c for c in IDENTITY_FIELDS if c in schema]
+    rules = [
+        _Rule(_when(issue.is_not_null(), issue), CODES["identity"])
+        for issue in _identity_issues(schema, fields)
+    ]
     present = pl.any_horizontal([pl.col(c).is_not_null() for c in fields] or [False])
-    rules = [_Rule(_when(~present, "identity is missing"), CODES["identity"])]
-    limit = context.spec.identity_max_length
+    rules.append(_Rule(_when(~present, "identity is missing"), CODES["identity"]))
+    spec = context.spec
     for name in fields:
         length = pl.col(name).str.len_chars()
+        limit = spec.object_id_max_length if name == "objectId" else None
+        limit = min(limit or spec.identity_max_length, spec.identity_max_length)
         reason = pl.format(f"{name} is {{}} characters (max {limit})", length)
         code = CODES["objectId"] if name == "objectId" else CODES["identity"]
         rules.append(_Rule(_when(length > limit, reason), code))
     if "objectId" in schema:
-        spaced = pl.col("objectId").str.contains(r"\s")
+        object_id = pl.col("objectId")
+        spaced = object_id.str.contains(r"\s")
         rules.append(
             _Rule(_when(spaced, "objectId contains spaces"), CODES["objectId"])
         )
+        allowed = spec.object_id_characters
+        odd = ~object_id.str.contains(f"^[{allowed}]+$")
+        text = pl.format(
+            f"objectId '{{}}' has a character outside [{allowed}]", _text(object_id)
+        )
+        rules.append(_Rule(_when(odd, text), CODES["objectId"]))
     return rules
 
 
+def _identity_issues(schema: pl.Schema, fields: list[str]) -> list[pl.Expr]:
+    """Why identity values could not be taken: from the builder, or, in a
+    hand-built frame, from an identifier column that is not text."""
+    issues = [pl.col(IDENTITY_ISSUE)] if IDENTITY_ISSUE in schema else []
+    for name in fields:
+        issue = identity_text(_original(name), schema[_ORIGINAL + name])[1]
+        if issue is not None:
+            issues.append(issue.str.replace("^identity", name, literal=False))
+    return issues
+
+
 def _ts_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
-    """``ts``: readable, in seconds, present on events, and a plausible time."""
+    """``ts``: readable, in seconds, present on events, and a plausible time.
+
+    Built records carry the source's ts text where it was not plain seconds
+    (``TS_SOURCE``) and whether it was milli- or microseconds (``TS_UNIT``), so
+    reasons show the value as given and ``millis = "reject"`` applies to values
+    the builder has already turned into seconds.
+    """
     code = CODES["ts"]
     ts = pl.col("ts") if "ts" in schema else pl.lit(None, dtype=pl.Int64)
     original = _original("ts") if "ts" in schema else ts
-    unreadable = original.is_not_null() & ts.is_null()
+    given = original.cast(pl.String)
+    present = original.is_not_null()
     if TS_SOURCE in schema:
-        # Built records keep the source's text where it did not read as a time, so
-        # "garbage" is reported as garbage, not as a missing time.
-        raw = pl.col(TS_SOURCE)
-        unreadable = unreadable | raw.is_not_null()
-        original = pl.coalesce(raw, original.cast(pl.String))
-    missing = original.is_null() & _is(EVENT) & (not context.spec.allow_missing_ts)
-    millis = _in_millis(ts, context) & (context.spec.millis == "reject")
+        # Only reasons format `given`; the checks stay on the integers.
+        given = pl.coalesce(pl.col(TS_SOURCE), given)
+        present = present | pl.col(TS_SOURCE).is_not_null()
+    unreadable = present & ts.is_null()
+    missing = ~present & _is(EVENT) & (not context.spec.allow_missing_ts)
+    reject = context.spec.millis == "reject"
+    millis = _in_millis(ts, context) & reject
+    unit = pl.lit("milliseconds")
+    if TS_UNIT in schema and reject:
+        scaled = pl.col(TS_UNIT).is_not_null()
+        millis = millis | scaled
+        unit = (
+            pl.when(pl.col(TS_UNIT) == "us")
+            .then(pl.lit("microseconds"))
+            .otherwise(unit)
+        )
+    shown = _ts_shown(ts, given)
     ts_min = context.spec.ts_min
     return [
         _Rule(
-            _when(unreadable, pl.format("ts '{}' is not a time", _text(original))), code
+            _when(unreadable, pl.format("ts '{}' is not a time", _text(given))), code
         ),
         _Rule(_when(missing, "ts is missing"), code),
         _Rule(
-            _when(millis, pl.format("ts {} is in milliseconds (millis = reject)", ts)),
+            _when(
+                millis,
+                pl.format("ts {} is in {} (millis = reject)", _text(given), unit),
+            ),
             code,
         ),
         _Rule(
-            _when(_placeholder(ts), pl.format("ts {} is a year-9999 placeholder", ts)),
+            _when(
+                _placeholder(ts),
+                pl.format("ts {} is a year-9999 placeholder", _text(given)),
+            ),
             code,
         ),
         _Rule(
-            _when(ts < context.ts_min, pl.format(f"ts {{}} is before {ts_min}", ts)),
+            _when(ts < context.ts_min, pl.format(f"ts {{}} is before {ts_min}", shown)),
             code,
         ),
         _Rule(
             _when(
                 ts > context.ts_max,
-                pl.format(f"ts {{}} is after {context.ts_max_label}", ts),
+                pl.format(f"ts {{}} is after {context.ts_max_label}", shown),
             ),
             code,
         ),
     ]
+
+
+def _ts_shown(ts: pl.Expr, given: pl.Expr) -> pl.Expr:
+    """``ts`` for a reason: the seconds, the value as given where it differs, the
+    instant it was read as, and a hint where digits look like a cut-short packed
+    ``yyyyMMddHHmmss`` (``2024030109`` read as seconds is in 2034)."""
+    seconds = ts.cast(pl.String)
+    text = given.str.strip_chars()
+    differs = text.is_not_null() & (text != seconds)
+    value = (
+        pl.when(differs)
+        .then(pl.format("'{}' read as {}", _text(given), seconds))
+        .otherwise(seconds)
+    )
+    readable = ts.is_between(-62_135_596_800, _YEAR_10000 - 1)
+    instant = pl.when(readable).then(
+        pl.from_epoch(pl.when(readable).then(ts), time_unit="s").dt.strftime(
+            "%Y-%m-%d %H:%M UTC"
+        )
+    )
+    digits = pl.coalesce(text, seconds)
+    packed = digits.str.contains(_PACKED_PREFIX) & (digits.str.len_chars() != 14)
+    hint = pl.when(packed).then(
+        pl.lit(", digits that look like a shortened yyyyMMddHHmmss")
+    )
+    detail = pl.concat_str(instant, hint.fill_null(""))
+    return pl.concat_str(
+        value,
+        pl.when(instant.is_not_null()).then(pl.format(" ({})", detail)).otherwise(
+            pl.lit("")
+        ),
+    )
 
 
 def _event_name_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
@@ -795,25 +905,142 @@ def _banned_pattern(characters: str) -> str:
 
 
 def _structure_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
-    """Nested values the policy refuses, and Charged's `Items` limits."""
-    rules = _items_count_rules(schema, context)
+    """Nested values the policy refuses, Charged's `Items`, profile commands and
+    multi-value lists."""
+    rules = _items_rules(schema, context)
     for column, kind in ((EVENT_DATA, EVENT), (PROFILE_DATA, PROFILE)):
         code = CODES["nested event property"] if kind == EVENT else None
         for prop in _fields(schema, column):
             reason = _nested_reason(column, prop, kind, context)
             if reason is not None:
                 rules.append(_Rule(_when(_is(kind), reason), code))
+    rules.extend(_command_rules(schema, context))
+    rules.extend(_multi_value_rules(schema))
     return rules
 
 
-def _items_count_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
-    """Charged's `Items`, when kept as a list, holds at most 256 entries."""
-    items = {f.name: f.dtype for f in _fields(schema, EVENT_DATA)}.get(ITEMS)
-    if not (context.keep_items and items is not None and _is_item_list(items)):
-        return []
-    count = _value(EVENT_DATA, ITEMS).list.len()
-    text = pl.format(f"'{ITEMS}' has {{}} entries (max {MAX_CHARGED_ITEMS})", count)
-    return [_Rule(_when(_is(EVENT) & (count > MAX_CHARGED_ITEMS), text), None)]
+def _charged() -> pl.Expr:
+    return _is(EVENT) & (_name_key(pl.col("evtName")) == _fold(CHARGED))
+
+
+def _items_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
+    """Charged's `Items`: a non-empty list of at most 256 flat objects whose keys
+    follow the property-key rules; never text or anything else."""
+    original = {f.name: f.dtype for f in _fields(schema, _ORIGINAL + EVENT_DATA)}
+    if ITEMS not in original or "evtName" not in schema or not context.keep_items:
+        return []  # without keep_items no Charged event carries Items
+    code = CODES["nested event property"]
+    given = _value(_ORIGINAL + EVENT_DATA, ITEMS).is_not_null() & _charged()
+    dtype = original[ITEMS]
+    if not _is_item_list(dtype):
+        if isinstance(dtype, pl.List | pl.Array):
+            entries = _value(_ORIGINAL + EVENT_DATA, ITEMS).cast(pl.List(dtype.inner))
+            empty = entries.list.drop_nulls().list.len() == 0
+            text = pl.when(empty).then(pl.lit(f"'{ITEMS}' is an empty list"))
+        else:
+            empty = pl.lit(False)
+            text = pl.lit(None, dtype=pl.String)
+        refused = pl.coalesce(
+            text, pl.lit(f"'{ITEMS}' of a Charged event must be a list of objects")
+        )
+        return [_Rule(_when(given, refused), code)]
+    items = _value(EVENT_DATA, ITEMS)
+    count = items.list.len()
+    entries = items.list.drop_nulls().list.len()
+    limit_text = pl.format(
+        f"'{ITEMS}' has {{}} entries (max {MAX_CHARGED_ITEMS})", count
+    )
+    rules = [
+        _Rule(_when(given & (entries == 0), f"'{ITEMS}' is an empty list"), code),
+        _Rule(_when(given & (count > MAX_CHARGED_ITEMS), limit_text), None),
+    ]
+    assert isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct)
+    fields = [f for f in dtype.inner.fields if not f.name.startswith(_PLACEHOLDER)]
+    for item in fields:
+        used = items.list.eval(pl.element().struct.field(item.name).is_not_null())
+        present = given & used.list.any()
+        for check, key_code in _key_checks(item.name, EVENT, context, f"'{ITEMS}' key"):
+            rules.append(_Rule(_when(present, check), key_code))
+        if isinstance(item.dtype, _NESTED):
+            text = f"'{ITEMS}' key '{_show(item.name)}' holds a nested value"
+            rules.append(_Rule(_when(present, text), code))
+    limit = context.spec.max_item_properties
+    if len(fields) > limit:
+        keys = items.list.eval(
+            pl.sum_horizontal(
+                [pl.element().struct.field(f.name).is_not_null() for f in fields]
+            )
+        ).list.max()
+        text = pl.format(f"an '{ITEMS}' entry has {{}} keys (max {limit})", keys)
+        rules.append(_Rule(_when(given & (keys > limit), text), None))
+    return rules
+
+
+def _commands(context: _Context) -> tuple[str, ...]:
+    extra = INCR_DECR if context.spec.allow_incr_decr else ()
+    return PROFILE_COMMANDS + extra
+
+
+def _command_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
+    """Profile commands: documented ones only, one per key, with flat operands."""
+    code = CODES["nested event property"]
+    allowed = _commands(context)
+    rules: list[_Rule] = []
+    for prop in _fields(schema, PROFILE_DATA):
+        if _builtin_for(prop.name) is not None or not _is_command(prop.dtype):
+            continue
+        assert isinstance(prop.dtype, pl.Struct)
+        value = _value(PROFILE_DATA, prop.name)
+        label = _show(prop.name)
+        is_profile = _is(PROFILE)
+        for op in prop.dtype.fields:
+            used = is_profile & value.struct.field(op.name).is_not_null()
+            if op.name not in allowed:
+                setting = (
+                    " (allow_incr_decr = false: unconfirmed for uploads)"
+                    if op.name in INCR_DECR
+                    else f" (not one of {', '.join(allowed)})"
+                )
+                text = f"'{label}' has command '{_show(op.name)}'{setting}"
+                rules.append(_Rule(_when(used, text), code))
+            elif isinstance(op.dtype, _NESTED) and not _is_multi_value(op.dtype):
+                text = f"'{label}' {op.name} must be a value or a list of text"
+                rules.append(_Rule(_when(used, text), code))
+        if len(prop.dtype.fields) > 1:
+            count = pl.sum_horizontal(
+                [value.struct.field(f.name).is_not_null() for f in prop.dtype.fields]
+            )
+            text = pl.format(f"'{label}' has {{}} commands (one per key)", count)
+            rules.append(_Rule(_when(is_profile & (count > 1), text), code))
+    return rules
+
+
+def _multi_value_rules(schema: pl.Schema) -> list[_Rule]:
+    """Multi-value lists (and command operands): unique, at most 100 values."""
+    lists: list[tuple[str, pl.Expr]] = []
+    for prop in _fields(schema, PROFILE_DATA):
+        value = _value(PROFILE_DATA, prop.name)
+        if _builtin_for(prop.name) is not None:
+            continue
+        if _is_multi_value(prop.dtype):
+            lists.append((f"'{_show(prop.name)}'", value))
+        elif _is_command(prop.dtype):
+            assert isinstance(prop.dtype, pl.Struct)
+            lists.extend(
+                (f"'{_show(prop.name)}' {op.name}", value.struct.field(op.name))
+                for op in prop.dtype.fields
+                if _is_multi_value(op.dtype)
+            )
+    rules = []
+    for label, value in lists:
+        values = value.list.drop_nulls()
+        count = values.list.len()
+        many = pl.format(f"{label} has {{}} values (max {MAX_MULTI_VALUES})", count)
+        rules.append(_Rule(_when(_is(PROFILE) & (count > MAX_MULTI_VALUES), many), None))
+        repeated = values.list.n_unique() < count
+        text = f"{label} has duplicate values (multi-value lists hold unique values)"
+        rules.append(_Rule(_when(_is(PROFILE) & repeated, text), None))
+    return rules
 
 
 def _nested_reason(
@@ -824,7 +1051,7 @@ def _nested_reason(
         return None
     value = _value(column, prop.name)
     label = _show(prop.name)
-    if kind == EVENT and prop.name == ITEMS and context.keep_items:
+    if kind == EVENT and _allowed_nested(prop, kind, context):
         charged = _name_key(pl.col("evtName")) == _fold(CHARGED)
         return _when(
             value.is_not_null() & ~charged,
@@ -850,12 +1077,17 @@ def _property_rules(schema: pl.Schema, kind: str, context: _Context) -> list[_Ru
     if not props:
         return []
     is_kind = _is(kind)
-    rules = [
-        _Rule(_when(is_kind, r), None)
-        for r in _key_reasons(column, props, kind, context)
-    ]
+    rules = []
+    for prop in props:
+        present = is_kind & _value(column, prop.name).is_not_null()
+        for check, code in _key_checks(prop.name, kind, context, "property key"):
+            rules.append(_Rule(_when(present, check), code))
     rules.extend(
         _Rule(_when(is_kind, r), None) for r in _value_reasons(column, props, context)
+    )
+    rules.extend(
+        _Rule(_when(is_kind, r), None)
+        for r in _undecodable_reasons(_ORIGINAL + column, schema)
     )
     if context.spec.non_finite == "reject":
         reasons = _non_finite_reasons(_ORIGINAL + column, schema)
@@ -864,25 +1096,52 @@ def _property_rules(schema: pl.Schema, kind: str, context: _Context) -> list[_Ru
     return rules
 
 
-def _key_reasons(
-    column: str, props: list[pl.Field], kind: str, context: _Context
-) -> list[_Check]:
-    """Over-long keys and keys with banned characters, where the key has a value."""
+def _key_checks(
+    name: str, kind: str, context: _Context, what: str
+) -> list[tuple[str, int | None]]:
+    """What is wrong with a key name (worked out once per name, not per row):
+    blank (CleverTap's 512), over-long, or holding a banned character."""
     banned = BANNED_NAME_CHARACTERS if kind == EVENT else BANNED_PROFILE_KEY_CHARACTERS
     limit = context.spec.max_key_length
+    key = f"{what} '{_show(name)}'"
+    checks: list[tuple[str, int | None]] = []
+    if not name.strip():
+        checks.append((f"{key} is empty", CODES["nested event property"]))
+    if len(name) > limit:
+        checks.append((f"{key} is {len(name)} characters (max {limit})", None))
+    bad = sorted({c for c in name if c in banned})
+    if bad:
+        checks.append((f"{key} has banned character {' '.join(bad)}", None))
+    return checks
+
+
+def _undecodable_reasons(column: str, schema: pl.Schema) -> list[_Check]:
+    """Binary values whose bytes are not UTF-8 text, at any depth."""
     reasons = []
-    for prop in props:
-        present = _value(column, prop.name).is_not_null()
-        key = f"property key '{_show(prop.name)}'"
-        if len(prop.name) > limit:
-            text = f"{key} is {len(prop.name)} characters (max {limit})"
-            reasons.append(_when(present, text))
-        bad = sorted({c for c in prop.name if c in banned})
-        if bad:
-            reasons.append(
-                _when(present, f"{key} has banned character {' '.join(bad)}")
-            )
+    for prop in _fields(schema, column):
+        bad = _undecodable(_value(column, prop.name), prop.dtype)
+        if bad is not None:
+            text = f"value of '{_show(prop.name)}' holds bytes that are not UTF-8 text"
+            reasons.append(_when(bad, text))
     return reasons
+
+
+def _undecodable(value: pl.Expr, dtype: DType) -> pl.Expr | None:
+    """True where `value` holds non-UTF-8 bytes (None: it holds no Binary)."""
+    if dtype == pl.Binary:
+        return ~is_utf8(value).fill_null(True)
+    if isinstance(dtype, pl.Struct):
+        parts = [
+            _undecodable(value.struct.field(f.name), f.dtype) for f in dtype.fields
+        ]
+        found = [p for p in parts if p is not None]
+        return pl.any_horizontal(found) if found else None
+    if isinstance(dtype, pl.List | pl.Array):
+        inner = _undecodable(pl.element(), dtype.inner)
+        if inner is None:
+            return None
+        return value.cast(pl.List(dtype.inner)).list.eval(inner).list.any()
+    return None
 
 
 def _value_reasons(
@@ -908,7 +1167,28 @@ def _value_reasons(
             bad_date = dated & ~value.str.contains(_EPOCH_DATE)
             date_text = f"value of '{label}' is not a {DATE_PREFIX}<epoch seconds> date"
             reasons.append(_when(bad_date, date_text))
+        else:
+            bad = _bad_date(value, prop.dtype)
+            if bad is not None:
+                text = f"a string in '{label}' is not a {DATE_PREFIX}<epoch seconds> date"
+                reasons.append(_when(bad, text))
     return reasons
+
+
+def _bad_date(value: pl.Expr, dtype: DType) -> pl.Expr | None:
+    """True where a string anywhere in `value` starts ``$D_`` but is no date."""
+    if dtype == pl.String:
+        return value.str.starts_with(DATE_PREFIX) & ~value.str.contains(_EPOCH_DATE)
+    if isinstance(dtype, pl.Struct):
+        parts = [_bad_date(value.struct.field(f.name), f.dtype) for f in dtype.fields]
+        found = [p for p in parts if p is not None]
+        return pl.any_horizontal(found) if found else None
+    if isinstance(dtype, pl.List | pl.Array):
+        inner = _bad_date(pl.element(), dtype.inner)
+        if inner is None:
+            return None
+        return value.cast(pl.List(dtype.inner)).list.eval(inner).list.any()
+    return None
 
 
 def _longest_string(value: pl.Expr, dtype: DType) -> pl.Expr | None:

@@ -8,7 +8,9 @@ from), the values dropped, the schema changes noticed and the files read.
 
 Every value is escaped by the template. As a second guard, the values of the
 secret variables (`SECRET_VARIABLES`) are scrubbed from the finished page, so a
-passcode that found its way into an error message or a record is not published.
+passcode that found its way into an error message or a record is not published:
+their values in the environment, and those in the secrets file named by
+``CTJOBS_SECRETS_FILE`` (read as `ctjobs.credentials.load_credentials` reads it).
 
 Example:
     >>> write_report(summary, ledger.rejections(run_id), run_dir / "report.html")
@@ -31,7 +33,8 @@ import jinja2
 import polars as pl
 from markupsafe import escape
 
-from ctjobs.credentials import redact
+from ctjobs.credentials import SECRETS_FILE_VARIABLE, read_secrets_file, redact
+from ctjobs.errors import UsageError
 from ctjobs.job.summary import RunSummary, reason_key
 from ctjobs.report.charts import bar_chart
 
@@ -133,12 +136,33 @@ def render_report(summary: RunSummary, rejections: pl.DataFrame) -> str:
 def scrub_secrets(text: str, environ: Mapping[str, str] | None = None) -> str:
     """`text` with the value of every set `SECRET_VARIABLES` replaced by ``***``.
 
-    Each value is also looked for as the page would show it: HTML-escaped, and
-    JSON-escaped inside a record, so quoting cannot hide a secret from the scrub.
+    The values are those of the environment (`environ`, ``os.environ`` by default)
+    and of the secrets file it names in ``CTJOBS_SECRETS_FILE``. Each value is also
+    looked for as the page would show it: HTML-escaped, and JSON-escaped inside a
+    record, so quoting cannot hide a secret from the scrub.
+    """
+    values = secret_values(environ)
+    return redact(text, (form for value in values for form in _forms(value)))
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of `SECRET_VARIABLES` set in `environ` or in its secrets file.
+
+    A value is taken as written and, as credentials are used, with surrounding
+    whitespace stripped. A secrets file that cannot be read holds nothing to hide
+    (a run that needed it has already failed on it).
     """
     env = os.environ if environ is None else environ
-    values = [env.get(name, "") for name in SECRET_VARIABLES]
-    return redact(text, (form for value in values if value for form in _forms(value)))
+    found = [env.get(name, "") for name in SECRET_VARIABLES]
+    secrets_file = env.get(SECRETS_FILE_VARIABLE)
+    if secrets_file:
+        try:
+            held = read_secrets_file(secrets_file)
+        except UsageError:
+            held = {}
+        found += [held.get(name, "") for name in SECRET_VARIABLES]
+    values = {form for value in found for form in (value, value.strip())}
+    return sorted(v for v in values if v)
 
 
 def _forms(value: str) -> set[str]:
@@ -301,4 +325,10 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["SECRET_VARIABLES", "render_report", "scrub_secrets", "write_report"]
+__all__ = [
+    "SECRET_VARIABLES",
+    "render_report",
+    "scrub_secrets",
+    "secret_values",
+    "write_report",
+]

@@ -69,19 +69,31 @@ def _require(lf: pl.LazyFrame, columns: Sequence[str], step: str) -> None:
 
 
 def rename(lf: pl.LazyFrame, columns: Mapping[str, str]) -> pl.LazyFrame:
-    """Rename columns, old name to new name."""
+    """Rename columns, old name to new name.
+
+    Example:
+        >>> rename(lf, {"eventProps.Amount": "amount", "profile.identity": "id"})
+    """
     _require(lf, list(columns), "rename")
     return lf.rename(dict(columns))
 
 
 def select(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
-    """Keep only `columns` (and the provenance columns)."""
+    """Keep only `columns` (and the provenance columns).
+
+    Example:
+        >>> select(lf, ["profile.identity", "eventName", "ts"])
+    """
     _require(lf, columns, "select")
     return lf.select(*columns, *PROVENANCE)
 
 
 def drop(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
-    """Drop `columns`; provenance cannot be dropped."""
+    """Drop `columns`; provenance cannot be dropped.
+
+    Example:
+        >>> drop(lf, ["profile.email", "profile.phone"])
+    """
     _require(lf, columns, "drop")
     return lf.drop([c for c in columns if c not in PROVENANCE])
 
@@ -96,7 +108,11 @@ def filter(lf: pl.LazyFrame, where: Expression) -> pl.LazyFrame:
 
 
 def with_columns(lf: pl.LazyFrame, columns: Mapping[str, Expression]) -> pl.LazyFrame:
-    """Add or replace columns computed from SQL expressions, in order."""
+    """Add or replace columns computed from SQL expressions, in order.
+
+    Example:
+        >>> with_columns(lf, {"amount": 'COALESCE("eventProps.Amount", 0)'})
+    """
     for name, value in columns.items():
         lf = lf.with_columns(expression(value).alias(name))
     return lf
@@ -107,6 +123,9 @@ def cast(lf: pl.LazyFrame, columns: Mapping[str, str | pl.DataType]) -> pl.LazyF
 
     Values that do not convert become null; the pre-flight check then reports the
     records that lost something they needed.
+
+    Example:
+        >>> cast(lf, {"eventProps.Amount": "float", "eventProps.Renewal Date": "date"})
     """
     _require(lf, list(columns), "cast")
     schema = lf.collect_schema()
@@ -182,7 +201,11 @@ def deduplicate(
     *,
     keep: Literal["first", "last"] = "first",
 ) -> pl.LazyFrame:
-    """Drop repeated rows, judged on `subset` (all data columns by default)."""
+    """Drop repeated rows, judged on `subset` (all data columns by default).
+
+    Example:
+        >>> deduplicate(lf, ["profile.identity", "eventName", "ts"], keep="last")
+    """
     if subset:
         _require(lf, subset, "deduplicate")
     columns = (
@@ -213,7 +236,11 @@ def aggregate(
 
 
 def flatten(lf: pl.LazyFrame, column: str, *, separator: str = ".") -> pl.LazyFrame:
-    """Spread a struct column (or JSON text holding objects) into dotted columns."""
+    """Spread a struct column (or JSON text holding objects) into dotted columns.
+
+    Example:
+        >>> flatten(lf, "eventProps")  # eventProps.Amount, eventProps.Plan, ...
+    """
     _require(lf, [column], "flatten")
     dtype = lf.collect_schema()[column]
     if dtype == pl.String:

@@ -1,9 +1,15 @@
 """Local stand-ins for S3, GCS and BigQuery, each a real server on loopback.
 
 S3 is moto's server and GCS gcp-storage-emulator, both in this process; BigQuery is
-local-bigquery in its own Python 3.13 environment (made by tools/bq_emulator.sh),
-run as a subprocess. The environment below keeps every client away from real
-clouds and their metadata services, so a test that strays fails fast, locally.
+local-bigquery in its own Python 3.13 environment, run as a subprocess. That
+environment is made before the suite (`make bq-emulator`, which `make test` runs;
+tools/bq_emulator.sh), never by a test, so the suite needs no network at all
+(`make test-offline` runs it in a loopback-only network namespace). The environment
+below keeps every client away from real clouds and their metadata services, so a
+test that strays fails fast, locally.
+
+CTJOBS_BQ_VENV and CTJOBS_BQ_HOME move the emulator's venv and DuckDB home, for the
+fixture as for tools/bq_emulator.sh (relative paths are from the repository root).
 
 Set CTJOBS_SKIP_BIGQUERY=1 to skip the BigQuery tests on a machine without Python
 3.13; CI never sets it, so there they fail instead.
@@ -13,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -150,7 +155,7 @@ def bigquery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQueryEmula
     program = _emulator_program()
     rest, grpc_port = free_port(), free_port()
     data = tmp_path_factory.mktemp("bigquery")
-    env = {**os.environ, "HOME": str(ROOT / ".duckhome")}
+    env = {**os.environ, "HOME": str(_emulator_path("CTJOBS_BQ_HOME", ".duckhome"))}
     command = [
         program, "serve", "--host", "127.0.0.1", "--port", str(rest),
         "--grpc-port", str(grpc_port), "--project", PROJECT, "--data-dir", str(data),
@@ -167,16 +172,24 @@ def bigquery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQueryEmula
         log.close()
 
 
+def _emulator_path(variable: str, default: str) -> Path:
+    """A path tools/bq_emulator.sh uses: the variable's value or the default."""
+    path = Path(os.environ.get(variable) or default).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
 def _emulator_program() -> str:
-    """The emulator's executable, creating its environment on first use."""
-    script = ROOT / "tools" / "bq_emulator.sh"
-    bash = shutil.which("bash") or "/bin/bash"
-    done = subprocess.run(
-        [bash, str(script), "--print"], capture_output=True, text=True, timeout=300
-    )
-    if done.returncode != 0:
-        pytest.fail(f"cannot create the BigQuery emulator environment:\n{done.stderr}")
-    return done.stdout.strip().splitlines()[-1]
+    """The emulator's executable, made by `make bq-emulator`; never installed here."""
+    venv = _emulator_path("CTJOBS_BQ_VENV", ".venv-bq")
+    program = venv / "bin" / "local-bigquery"
+    home = _emulator_path("CTJOBS_BQ_HOME", ".duckhome")
+    if not program.is_file() or not any(venv.glob(".installed-*")) or not home.is_dir():
+        pytest.fail(
+            f"the BigQuery emulator is not installed ({program}, DuckDB home {home}); "
+            "run `make bq-emulator` (tools/bq_emulator.sh) before the tests, or set "
+            "CTJOBS_SKIP_BIGQUERY=1 to skip the BigQuery tests"
+        )
+    return str(program)
 
 
 def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -65,14 +65,42 @@ def _spec(bq: BigQueryEmulator, table: str, **source: Any) -> Any:
     return parse_job(data)
 
 
+class _ReadSpy:
+    """Records the read sessions opened and the streams read over the Storage API."""
+
+    def __init__(self, storage: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sessions: list[Any] = []
+        self.streams: list[str] = []
+        create, read = storage.create_read_session, storage.read_rows
+
+        def create_read_session(*args: Any, **kwargs: Any) -> Any:
+            session = create(*args, **kwargs)
+            self.sessions.append(session)
+            return session
+
+        def read_rows(name: str, *args: Any, **kwargs: Any) -> Any:
+            self.streams.append(name)
+            return read(name, *args, **kwargs)
+
+        monkeypatch.setattr(storage, "create_read_session", create_read_session)
+        monkeypatch.setattr(storage, "read_rows", read_rows)
+
+
 def test_query_through_the_storage_read_api(
-    bigquery: BigQueryEmulator, events: str
+    bigquery: BigQueryEmulator, events: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sql = f"SELECT identity, ts, props FROM `{events}` ORDER BY identity"
+    spy = _ReadSpy(bigquery.storage, monkeypatch)
 
     frame = read_bigquery(
         sql, client=bigquery.client, bqstorage_client=bigquery.storage
     )
+
+    # The rows came over gRPC from one read session, not in the REST answers.
+    assert len(spy.sessions) == 1
+    assert spy.sessions[0].estimated_row_count == 3
+    assert spy.streams
+    assert all(s.startswith(spy.sessions[0].name) for s in spy.streams)
 
     assert frame.schema["ts"] == pl.Datetime("us", "UTC")
     assert frame.schema["props"] == pl.String

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from datetime import date
@@ -11,7 +12,7 @@ import polars as pl
 import pytest
 
 from ctjobs.readers.exports import scan_export
-from ctjobs.readers.storage import list_files, read_bytes
+from ctjobs.readers.storage import filesystem, list_files, read_bytes
 
 from .conftest import Store, gz
 
@@ -155,3 +156,108 @@ def test_polars_style_s3_options_are_understood(s3: Store) -> None:
     files = list_files(f"{s3.url}/e/*.csv.gz", storage_options=options)
 
     assert _names(files) == ["1-2-Charged-20240301-0-0.csv.gz"]
+
+
+def test_profile_exports_are_dated_by_their_epoch_timestamp(store: Store) -> None:
+    # Enhanced profile exports: <account>-<request id>-<epoch>-<database id>.csv.gz
+    for epoch in (1709251200, 1709337600, 1709424000):  # 2024-03-01, 02, 03 UTC
+        store.put(f"profile/100000000-{epoch}-{epoch + 59}-0.csv.gz", _export(1))
+    store.put("profile/custom_name-1709337600-12.parquet", b"")
+    store.put("profile/100-17-1709337600-3-csv.gz", _export(2))  # legacy profiles
+
+    files = list_files(
+        f"{store.url}/profile/",
+        storage_options=store.options,
+        date_from=date(2024, 3, 2),
+        date_to=date(2024, 3, 2),
+    )
+
+    assert _names(files) == [
+        "100-17-1709337600-3-csv.gz",
+        "100000000-1709337600-1709337659-0.csv.gz",
+        "custom_name-1709337600-12.parquet",
+    ]
+    assert {f.day for f in files} == {date(2024, 3, 2)}
+
+
+def test_undated_files_left_out_of_a_range_are_named_in_a_warning(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.put("mixed/1-2-Charged-20240301-0-0.csv.gz", _export(1))
+    store.put("mixed/notes.csv.gz", _export(2))
+    store.put("mixed/1-2-0.csv.gz", _export(3))
+
+    with caplog.at_level("WARNING", logger="ctjobs.readers.storage"):
+        files = list_files(
+            f"{store.url}/mixed/*.csv.gz",
+            storage_options=store.options,
+            date_from=date(2024, 3, 1),
+        )
+        unbounded = list_files(
+            f"{store.url}/mixed/*.csv.gz", storage_options=store.options
+        )
+
+    assert _names(files) == ["1-2-Charged-20240301-0-0.csv.gz"]
+    assert len(unbounded) == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert f"{store.url}/mixed/notes.csv.gz" in warnings[0]
+    assert f"{store.url}/mixed/1-2-0.csv.gz" in warnings[0]
+    assert "left out" in warnings[0]
+
+
+def test_an_s3_credentials_file_is_used(
+    s3: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3.put("e/1-2-Charged-20240301-0-0.csv.gz", _export(1))
+    shared = tmp_path / "ct-credentials"
+    shared.write_text(
+        "[exports]\naws_access_key_id = from-file\naws_secret_access_key = x\n"
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
+    options = {**s3.options, "credentials_file": str(shared), "profile": "exports"}
+
+    files = list_files(f"{s3.url}/e/*.csv.gz", storage_options=options)
+    fs = filesystem(s3.url, options)
+
+    # With no keys in the environment or the default files, botocore could sign
+    # the listing only with the keys from the named file and profile.
+    assert _names(files) == ["1-2-Charged-20240301-0-0.csv.gz"]
+    assert fs.session.get_config_variable("credentials_file") == str(shared)
+    assert fs.session.get_config_variable("profile") == "exports"
+
+
+def test_flat_parquet_on_s3_is_scanned_natively(
+    s3: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = pl.DataFrame({"identity": ["u1", "u2"], "eventProps.Amount": [1.5, 2.5]})
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    path = s3.put("pq/1-2-Charged-20240301-0-0.parquet", buffer.getvalue())
+
+    def whole_file(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("the file was downloaded whole through fsspec")
+
+    monkeypatch.setattr("ctjobs.readers.exports.read_bytes", whole_file)
+    lf = scan_export(f"{s3.url}/pq/*.parquet", storage_options=s3.options)
+
+    result = lf.select("eventProps.Amount", "_source_file").collect()
+    assert result["eventProps.Amount"].to_list() == [1.5, 2.5]
+    assert result["_source_file"].to_list() == [path, path]
+
+
+def test_parquet_on_s3_falls_back_to_fsspec_when_polars_cannot_scan_it(
+    s3: Store,
+) -> None:
+    frame = pl.DataFrame({"identity": ["u1"], "eventProps": [{"Amount": 1.5}]})
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    s3.put("pq/1-2-Charged-20240301-0-0.parquet", buffer.getvalue())
+    options = {**s3.options, "profile": None}  # no Polars spelling: s3fs reads it
+
+    for given in (s3.options, options):
+        result = scan_export(f"{s3.url}/pq/*.parquet", storage_options=given).collect()
+        assert result["eventProps.Amount"].to_list() == [1.5]

@@ -258,6 +258,237 @@ def test_frames_with_and_without_a_column_concatenate() -> None:
     ]
 
 
+# ------------------------------------------------ through the record builder
+
+_PACKED_HINT = ", digits that look like a shortened yyyyMMddHHmmss"
+BUILT_TS = [
+    # (case, ts column, millis setting, code, reason or None, accepted ts)
+    ("ms converted", [1709284500000], "convert", None, None, 1709284500),
+    ("µs converted", [1709284500000000], "convert", None, None, 1709284500),
+    ("ms text converted", ["1709284500000"], "convert", None, None, 1709284500),
+    (
+        "ms rejected",
+        [1709284500000],
+        "reject",
+        525,
+        "ts 1709284500000 is in milliseconds (millis = reject)",
+        None,
+    ),
+    (
+        "µs rejected",
+        [1709284500000000],
+        "reject",
+        525,
+        "ts 1709284500000000 is in microseconds (millis = reject)",
+        None,
+    ),
+    (
+        "ms text rejected",
+        [" 1709284500000"],
+        "reject",
+        525,
+        "ts  1709284500000 is in milliseconds (millis = reject)",
+        None,
+    ),
+    (
+        "ms float rejected",
+        [1709284500000.0],
+        "reject",
+        525,
+        "ts 1709284500000.0 is in milliseconds (millis = reject)",
+        None,
+    ),
+    ("seconds pass under reject", [1709284500], "reject", None, None, 1709284500),
+    (
+        "ISO text passes under reject",
+        ["2024-03-01T09:15:00Z"],
+        "reject",
+        None,
+        None,
+        1709284500,
+    ),
+    (
+        "NaN float",
+        [float("nan"), 1709284500.0],
+        "convert",
+        525,
+        "ts 'NaN' is not a time",
+        None,
+    ),
+    ("infinite float", [float("inf")], "convert", 525, "ts 'inf' is not a time", None),
+    (
+        "text not a time",
+        ["notatime"],
+        "convert",
+        525,
+        "ts 'notatime' is not a time",
+        None,
+    ),
+    ("blank text", ["  "], "convert", 525, "ts is missing", None),
+    (
+        "10-digit packed-looking integer",
+        [2024030109],
+        "convert",
+        525,
+        f"ts 2024030109 (2034-02-20 06:35 UTC{_PACKED_HINT}) is after 2024-06-02 00:00 UTC",
+        None,
+    ),
+    (
+        "10-digit packed-looking text",
+        ["2024030109"],
+        "convert",
+        525,
+        f"ts 2024030109 (2034-02-20 06:35 UTC{_PACKED_HINT}) is after 2024-06-02 00:00 UTC",
+        None,
+    ),
+    (
+        "ms in the future shows the value given",
+        [4102444800000],
+        "convert",
+        525,
+        "ts '4102444800000' read as 4102444800 (2100-01-01 00:00 UTC) "
+        "is after 2024-06-02 00:00 UTC",
+        None,
+    ),
+    (
+        "float in the past shows the value given",
+        [5.0],
+        "convert",
+        525,
+        "ts '5.0' read as 5 (1970-01-01 00:00 UTC) is before 2000-01-01",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("ts", "millis", "code", "reason", "expected"),
+    [pytest.param(*row[1:], id=row[0]) for row in BUILT_TS],
+)
+def test_built_ts_forms(
+    ts: list[Any],
+    millis: str,
+    code: int | None,
+    reason: str | None,
+    expected: int | None,
+) -> None:
+    rows = _rows(user=["u-001"] * len(ts), at=ts)
+    records = build_events(rows, identity="user", ts="at", event_name_value="Paid")
+
+    result = _check(records, millis=millis)
+
+    if reason is None:
+        assert result.rejected.height == 0, result.rejected.get_column("reason")
+        assert result.accepted.get_column("ts").to_list() == [expected]
+    else:
+        assert result.rejected.select("_source_row", "code", "reason").row(0) == (
+            0,
+            code,
+            reason,
+        )
+        assert result.accepted.height + result.rejected.height == len(ts)
+
+
+BUILT_IDENTITIES = [
+    # (case, identity column, code, reason or None, identity sent)
+    ("NaN float is missing", [float("nan")], 523, "identity is missing", None),
+    ("whole float as an integer", [7421.0], None, None, "7421"),
+    (
+        "fraction refused",
+        [7421.25],
+        523,
+        "identity 7421.25 is a float that is not a whole number below 2**53; "
+        "identities must be text or whole numbers",
+        None,
+    ),
+    (
+        "float past 2**53 refused",
+        [2.0**60],
+        523,
+        "identity 1.152921504606847e+18 is a float that is not a whole number below 2**53; "
+        "identities must be text or whole numbers",
+        None,
+    ),
+    (
+        "boolean refused",
+        [True],
+        523,
+        "identity true is a boolean; identities must be text or whole numbers",
+        None,
+    ),
+    ("zero-width space is missing", ["\u200b"], 523, "identity is missing", None),
+    ("leading zeros kept", ["007421"], None, None, "007421"),
+    (
+        "bytes that are not UTF-8",
+        [b"\xff"],
+        523,
+        "identity is bytes that are not UTF-8 text",
+        None,
+    ),
+    ("UTF-8 bytes", ["ü-1".encode()], None, None, "ü-1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("identity", "code", "reason", "expected"),
+    [pytest.param(*row[1:], id=row[0]) for row in BUILT_IDENTITIES],
+)
+def test_built_identities(
+    identity: list[Any], code: int | None, reason: str | None, expected: str | None
+) -> None:
+    rows = _rows(user=identity, ts=[1709284500])
+    records = build_events(rows, identity="user", event_name_value="Paid")
+
+    result = _check(records)
+
+    if reason is None:
+        assert result.accepted.get_column("identity").to_list() == [expected]
+    else:
+        assert result.rejected.select("code", "reason").row(0) == (code, reason)
+
+
+def test_bad_values_set_one_record_aside_not_the_run() -> None:
+    rows = _rows(
+        user=["a", "b", "c"],
+        Phone=[float("inf"), 9876543210.0, float("nan")],
+        blob=[b"\xff\xfe", b"ok", None],
+    )
+    records = build_profiles(
+        rows, identity="user", properties={"Phone": "Phone", "Blob": "blob"}
+    )
+
+    result = _check(records)
+
+    assert _sent(result) == [
+        '{"type":"profile","identity":"b","profileData":'
+        '{"Phone":"+919876543210","Blob":"ok"}}'
+    ]
+    assert result.rejected.select("_source_row", "code", "reason").rows() == [
+        (0, None, "value of 'Blob' holds bytes that are not UTF-8 text"),
+        (2, 516, "Phone 'NaN' is not a valid phone number"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("items", "reason"),
+    [
+        ([["A1", "B2"]], "'Items' of a Charged event must be a list of objects"),
+        (['[{"sku": "A1"}]'], "'Items' of a Charged event must be a list of objects"),
+        ([[]], "'Items' is an empty list"),
+        ([[None]], "'Items' is an empty list"),
+    ],
+)
+def test_charged_items_never_sent_as_text(items: list[Any], reason: str) -> None:
+    rows = _rows(user=["u-001"], ts=[1709284500], Items=items)
+    records = build_events(
+        rows, identity="user", event_name_value="Charged", properties={"Items": "Items"}
+    )
+
+    result = _check(records)
+
+    assert result.rejected.select("code", "reason").rows() == [(512, reason)]
+
+
 # ---------------------------------------------------------------- property-based
 
 

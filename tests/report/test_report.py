@@ -12,13 +12,21 @@ import polars as pl
 import pytest
 
 import ctjobs as ct
+from ctjobs.credentials import load_credentials
 from ctjobs.job.summary import MappingCounts, RunSummary
-from ctjobs.report import bar_chart, column_chart, render_report, write_report
+from ctjobs.report import (
+    bar_chart,
+    column_chart,
+    render_report,
+    scrub_secrets,
+    write_report,
+)
 from ctjobs.sandbox import SandboxProcess
 from tests.conftest import SAMPLES
 from tests.job.jobs import events_job
 
 PASSCODE = "fake-passcode-7731"
+FILE_PASSCODE = "fake-file-passcode-4409"
 ACCOUNT = "acct"
 APP_LAUNCHED = "513: event 'App Launched' is a CleverTap system event"
 WHERE = "eventName IN ('Charged', 'Plan Renewed', 'App Launched')"
@@ -29,6 +37,36 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """A known fake passcode in the environment, to look for in everything written."""
     monkeypatch.setenv("CLEVERTAP_ACCOUNT_ID", ACCOUNT)
     monkeypatch.setenv("CLEVERTAP_PASSCODE", PASSCODE)
+
+
+def _secrets_file(folder: Path, form: str, passcode: str = FILE_PASSCODE) -> Path:
+    """A secrets file holding the account and `passcode`, in one of its forms."""
+    lines = {
+        "table": [
+            "[clevertap]",
+            f'account_id = "{ACCOUNT}"',
+            f'passcode = "{passcode}"',
+        ],
+        "toml": [
+            f'CLEVERTAP_ACCOUNT_ID = "{ACCOUNT}"',
+            f'CLEVERTAP_PASSCODE = "{passcode}"',
+        ],
+        "dotenv": [
+            f"export CLEVERTAP_ACCOUNT_ID={ACCOUNT}",
+            f"CLEVERTAP_PASSCODE='{passcode}'",
+        ],
+    }
+    path = folder / f"secrets-{form}"
+    path.write_text("\n".join(lines[form]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def file_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake credentials only in a secrets file: none in the environment."""
+    monkeypatch.setenv("CTJOBS_SECRETS_FILE", str(_secrets_file(tmp_path, "table")))
+    for name in ("CLEVERTAP_ACCOUNT_ID", "CLEVERTAP_PASSCODE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def _rows_of(event: str) -> int:
@@ -61,12 +99,14 @@ def _assert_counts_shown(report: str, summary: RunSummary) -> None:
 
 
 def _assert_no_passcode(
-    files: dict[str, str], caplog: pytest.LogCaptureFixture
+    files: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+    passcode: str = PASSCODE,
 ) -> None:
     for name, text in files.items():
-        assert PASSCODE not in text, name
-    assert PASSCODE not in caplog.text
-    assert all(PASSCODE not in record.getMessage() for record in caplog.records)
+        assert passcode not in text, name
+    assert passcode not in caplog.text
+    assert all(passcode not in record.getMessage() for record in caplog.records)
 
 
 def test_report_of_a_run_sent_to_the_sandbox(
@@ -114,6 +154,30 @@ def test_report_of_a_dry_run(
     assert "rejected by CleverTap" not in files["report.html"]
     assert f'<td class="n">{summary.total("written"):,}</td>' in files["report.html"]
     _assert_no_passcode(files, caplog)
+
+
+def test_a_passcode_from_the_secrets_file_is_never_written(
+    tmp_path: Path,
+    ctjobs_home: Path,
+    file_credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    job = events_job(tmp_path, name="report-secrets-file", where=WHERE)
+    with SandboxProcess(
+        account_id=ACCOUNT, passcode=FILE_PASSCODE, discarded_events=["Plan Renewed"]
+    ) as sandbox:
+        monkeypatch.setenv("CLEVERTAP_API_URL", sandbox.url)
+        summary = ct.run_job(job)
+        stats = sandbox.stats()
+
+    # The sandbox took the records, so the passcode from the file was the one sent.
+    assert summary.total("accepted") == stats["records_accepted"] > 0
+    files = _run_files(ctjobs_home, summary)
+    assert files["rejected.jsonl"]  # a rejected-records file to grep, not an empty one
+    _assert_counts_shown(files["report.html"], summary)
+    _assert_no_passcode(files, caplog, FILE_PASSCODE)
 
 
 # ------------------------------------------------------------ rendering alone
@@ -179,6 +243,36 @@ def test_secret_values_are_scrubbed_in_every_form(
             assert form not in page
     assert secret not in html.unescape(page)
     assert "refused with passcode ***" in page
+
+
+@pytest.mark.parametrize("form", ["table", "toml", "dotenv"])
+def test_a_secrets_file_passcode_is_scrubbed(
+    form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "file-pass&code<9>"  # changed by HTML escaping
+    secrets = _secrets_file(tmp_path, form, secret)
+    monkeypatch.setenv("CTJOBS_SECRETS_FILE", str(secrets))
+    assert load_credentials().passcode.get_secret_value() == secret
+    record = json.dumps({"identity": secret})
+    summary = _summary(error=f"refused with passcode {secret}")
+
+    page = render_report(summary, _rejections((513, f"bad {secret}", record)))
+
+    for shown in (secret, html.escape(secret), str(markupsafe.escape(secret))):
+        assert shown not in page
+    assert secret not in html.unescape(page)
+    assert "refused with passcode ***" in page
+    assert scrub_secrets(f"x {secret} y") == "x *** y"
+
+
+def test_an_unreadable_secrets_file_does_not_stop_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTJOBS_SECRETS_FILE", str(tmp_path / "missing.toml"))
+
+    page = render_report(_summary(), _rejections())
+
+    assert "No record was rejected." in page
 
 
 def test_empty_secret_variables_scrub_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
