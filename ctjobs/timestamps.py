@@ -133,6 +133,7 @@ def epoch_unit(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     The record builder keeps this beside ``ts`` so the pre-flight's ``millis``
     setting applies to values the builder has already turned into seconds.
     """
+    number: pl.Expr
     if dtype == pl.String:
         text = expr.str.strip_chars()
         number = pl.when(text.str.contains(r"^-?\d{1,16}(\.0+)?$")).then(

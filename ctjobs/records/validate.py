@@ -380,6 +380,7 @@ def _data(schema: pl.Schema, column: str, kind: str, context: _Context) -> pl.Ex
     for prop in _fields(schema, column):
         value = _jsonable(_value(column, prop.name), prop.dtype, drop)
         if kind == PROFILE and _builtin_for(prop.name) is not None:
+            value = _present(value, prop.dtype)
             members.append(_builtin_value(prop.name, value, prop.dtype, context))
         else:
             members.extend(_nested(prop, value, kind, context, taken))
@@ -442,13 +443,15 @@ def _nested(
     prop: pl.Field, value: pl.Expr, kind: str, context: _Context, taken: set[str]
 ) -> list[pl.Expr]:
     """The struct member(s) for one property, per the nested-values policy."""
-    if kind == PROFILE and _is_command(prop.dtype):
-        # A command whose every operation is null would be sent as ``{}``.
-        assert isinstance(prop.dtype, pl.Struct)
-        used = pl.any_horizontal(
-            [value.struct.field(f.name).is_not_null() for f in prop.dtype.fields]
-        )
-        return [pl.when(used).then(value).alias(prop.name)]
+    if kind == EVENT and _allowed_nested(prop, kind, context):
+        # A Charged event keeps an empty `Items` for its rule to refuse; on other
+        # events an empty one is absent like any other empty list.
+        charged = _name_key(pl.col("evtName")) == _fold(CHARGED)
+        kept = pl.when(charged).then(value).otherwise(_present(value, prop.dtype))
+        return [kept.alias(prop.name)]
+    # Before the policy, so that no policy turns "nothing" into ``[]`` or "[]";
+    # this also leaves out a command whose every operation is null (``{}``).
+    value = _present(value, prop.dtype)
     if not isinstance(prop.dtype, _NESTED) or _allowed_nested(prop, kind, context):
         return [value.alias(prop.name)]
     if kind == PROFILE and _is_multi_value(prop.dtype):
@@ -460,6 +463,29 @@ def _nested(
     if policy == "flatten":
         return _flattened(prop.name, value, prop.dtype, taken)
     return [value.alias(prop.name)]  # "reject" (a rule catches it) or "keep"
+
+
+def _present(value: pl.Expr, dtype: DType) -> pl.Expr:
+    """`value` with "nothing" made null at any depth: lists without a non-null
+    element and objects without a non-null field.
+
+    CleverTap records never carry empty lists: such a value adds nothing to a
+    record, exactly as null does, whatever the nested-values policy.
+    """
+    if isinstance(dtype, pl.List | pl.Array):
+        # `_jsonable` has already turned arrays into lists.
+        if isinstance(dtype.inner, _NESTED):
+            value = value.list.eval(_present(pl.element(), dtype.inner))
+        return pl.when(value.list.drop_nulls().list.len() > 0).then(value)
+    if isinstance(dtype, pl.Struct) and dtype.fields:
+        nested = [f for f in dtype.fields if isinstance(f.dtype, _NESTED)]
+        if nested:
+            value = value.struct.with_fields(
+                [_present(pl.field(f.name), f.dtype).alias(f.name) for f in nested]
+            )
+        used = [value.struct.field(f.name).is_not_null() for f in dtype.fields]
+        return pl.when(pl.any_horizontal(used)).then(value)
+    return value
 
 
 def _allowed_nested(prop: pl.Field, kind: str, context: _Context) -> bool:
@@ -854,9 +880,9 @@ def _ts_shown(ts: pl.Expr, given: pl.Expr) -> pl.Expr:
     detail = pl.concat_str(instant, hint.fill_null(""))
     return pl.concat_str(
         value,
-        pl.when(instant.is_not_null()).then(pl.format(" ({})", detail)).otherwise(
-            pl.lit("")
-        ),
+        pl.when(instant.is_not_null())
+        .then(pl.format(" ({})", detail))
+        .otherwise(pl.lit("")),
     )
 
 
@@ -926,6 +952,7 @@ def _charged() -> pl.Expr:
 def _items_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
     """Charged's `Items`: a non-empty list of at most 256 flat objects whose keys
     follow the property-key rules; never text or anything else."""
+    text: pl.Expr | str  # reasons are fixed words or formatted per row
     original = {f.name: f.dtype for f in _fields(schema, _ORIGINAL + EVENT_DATA)}
     if ITEMS not in original or "evtName" not in schema or not context.keep_items:
         return []  # without keep_items no Charged event carries Items
@@ -983,6 +1010,7 @@ def _commands(context: _Context) -> tuple[str, ...]:
 
 def _command_rules(schema: pl.Schema, context: _Context) -> list[_Rule]:
     """Profile commands: documented ones only, one per key, with flat operands."""
+    text: pl.Expr | str  # reasons are fixed words or formatted per row
     code = CODES["nested event property"]
     allowed = _commands(context)
     rules: list[_Rule] = []
@@ -1036,7 +1064,9 @@ def _multi_value_rules(schema: pl.Schema) -> list[_Rule]:
         values = value.list.drop_nulls()
         count = values.list.len()
         many = pl.format(f"{label} has {{}} values (max {MAX_MULTI_VALUES})", count)
-        rules.append(_Rule(_when(_is(PROFILE) & (count > MAX_MULTI_VALUES), many), None))
+        rules.append(
+            _Rule(_when(_is(PROFILE) & (count > MAX_MULTI_VALUES), many), None)
+        )
         repeated = values.list.n_unique() < count
         text = f"{label} has duplicate values (multi-value lists hold unique values)"
         rules.append(_Rule(_when(_is(PROFILE) & repeated, text), None))
@@ -1148,6 +1178,7 @@ def _value_reasons(
     column: str, props: list[pl.Field], context: _Context
 ) -> list[_Check]:
     """Over-long strings anywhere in a value, and malformed ``$D_`` dates."""
+    text: pl.Expr | str  # reasons are fixed words or formatted per row
     limit = context.spec.max_value_bytes
     reasons = []
     for prop in props:
@@ -1170,7 +1201,9 @@ def _value_reasons(
         else:
             bad = _bad_date(value, prop.dtype)
             if bad is not None:
-                text = f"a string in '{label}' is not a {DATE_PREFIX}<epoch seconds> date"
+                text = (
+                    f"a string in '{label}' is not a {DATE_PREFIX}<epoch seconds> date"
+                )
                 reasons.append(_when(bad, text))
     return reasons
 

@@ -65,6 +65,8 @@ def identity_text(expr: pl.Expr, dtype: DType) -> tuple[pl.Expr, pl.Expr | None]
     (dates, lists, objects) are refused with a reason, so ``True`` never becomes
     ``"true"`` and NaN never becomes ``"NaN"``.
     """
+    text: pl.Expr
+    issue: pl.Expr
     if dtype == pl.String:
         return expr, None
     if dtype.is_integer() or isinstance(dtype, pl.Categorical | pl.Enum):

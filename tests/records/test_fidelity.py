@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -65,6 +66,63 @@ def test_packed_time_in_the_source_timezone() -> None:
     )
 
     assert _check(records).accepted.get_column("ts").to_list() == [1709264700]
+
+
+KOLKATA = ZoneInfo("Asia/Kolkata")
+NEW_YORK = ZoneInfo("America/New_York")
+# 2024-03-01 09:15:00 in Kolkata, 03:45:00 UTC, written every way a source may.
+SAME_INSTANT = [
+    ("packed digits", 20240301091500),
+    ("packed digits as text", "20240301091500"),
+    ("naive datetime", datetime(2024, 3, 1, 9, 15)),
+    ("aware datetime, UTC", datetime(2024, 3, 1, 3, 45, tzinfo=UTC)),
+    ("aware datetime, Kolkata", datetime(2024, 3, 1, 9, 15, tzinfo=KOLKATA)),
+    ("aware datetime, New York", datetime(2024, 2, 29, 22, 45, tzinfo=NEW_YORK)),
+    ("epoch seconds", 1709264700),
+    ("epoch milliseconds", 1709264700000),
+    ("epoch seconds as text", "1709264700"),
+    ("ISO text with Z", "2024-03-01T03:45:00Z"),
+    ("ISO text with an offset", "2024-03-01T09:15:00+05:30"),
+    ("ISO text without a zone", "2024-03-01 09:15:00"),
+]
+
+
+@pytest.mark.parametrize(
+    "value", [pytest.param(v, id=name) for name, v in SAME_INSTANT]
+)
+def test_the_same_instant_gives_the_same_ts_whatever_its_form(value: Any) -> None:
+    rows = _rows(user=["u-001"], ts=[value])
+
+    records = build_events(
+        rows,
+        identity="user",
+        ts="ts",
+        event_name_value="Plan Renewed",
+        timezone="Asia/Kolkata",
+    )
+
+    assert _check(records).accepted.get_column("ts").to_list() == [1709264700]
+
+
+def test_long_references_are_sent_as_the_exact_text() -> None:
+    rows = _rows(
+        user=["007421"],
+        ts=[1709284500],
+        order=["1234567890123456789012345"],
+        postcode=["011001"],
+    )
+
+    records = build_events(
+        rows,
+        identity="user",
+        event_name_value="Charged",
+        properties={"Order Id": "order", "Postcode": "postcode"},
+    )
+
+    assert _sent(_check(records)) == [
+        '{"type":"event","identity":"007421","ts":1709284500,"evtName":"Charged",'
+        '"evtData":{"Order Id":"1234567890123456789012345","Postcode":"011001"}}'
+    ]
 
 
 @pytest.mark.parametrize(
@@ -489,6 +547,101 @@ def test_charged_items_never_sent_as_text(items: list[Any], reason: str) -> None
     assert result.rejected.select("code", "reason").rows() == [(512, reason)]
 
 
+# ------------------------------------------------ empty lists add nothing
+
+EMPTY_LISTS = [
+    # (case, property value, its type): each is left out of the record, as null is
+    ("empty text list", [], pl.List(pl.String)),
+    ("text list of nulls", [None, None], pl.List(pl.String)),
+    ("empty number list", [], pl.List(pl.Int64)),
+    ("untyped empty list", [], pl.List(pl.Null)),
+    ("array of nulls", [None, None], pl.Array(pl.Int64, 2)),
+    ("empty list of objects", [], pl.List(pl.Struct({"sku": pl.String}))),
+    (
+        "object holding only an empty list",
+        {"tags": []},
+        pl.Struct({"tags": pl.List(pl.String)}),
+    ),
+]
+
+
+@pytest.mark.parametrize("policy", ["json", "flatten", "reject"])
+@pytest.mark.parametrize(
+    ("value", "dtype"), [pytest.param(*row[1:], id=row[0]) for row in EMPTY_LISTS]
+)
+def test_empty_event_list_is_left_out(policy: str, value: Any, dtype: Any) -> None:
+    rows = _rows(
+        user=["u-001"], ts=[1709284500], tags=pl.Series([value], dtype=dtype), n=[1]
+    )
+    records = build_events(
+        rows,
+        identity="user",
+        event_name_value="Tagged",
+        properties={"tags": "tags", "n": "n"},
+    )
+
+    result = _check(records, nested_events=policy)
+
+    assert result.rejected.height == 0, result.rejected.get_column("reason")
+    assert _sent(result) == [
+        '{"type":"event","identity":"u-001","ts":1709284500,"evtName":"Tagged",'
+        '"evtData":{"n":1}}'
+    ]
+
+
+@pytest.mark.parametrize("policy", ["json", "flatten", "reject", "keep"])
+@pytest.mark.parametrize(
+    ("value", "dtype"),
+    [
+        *(pytest.param(*row[1:], id=row[0]) for row in EMPTY_LISTS),
+        pytest.param(
+            {"$add": []},
+            pl.Struct({"$add": pl.List(pl.String)}),
+            id="command adding an empty list",
+        ),
+    ],
+)
+def test_empty_profile_list_is_left_out(policy: str, value: Any, dtype: Any) -> None:
+    rows = _rows(user=["u-001"], tags=pl.Series([value], dtype=dtype), plan=["Gold"])
+    records = build_profiles(
+        rows, identity="user", properties={"tags": "tags", "Plan": "plan"}
+    )
+
+    result = _check(records, nested_profiles=policy)
+
+    assert result.rejected.height == 0, result.rejected.get_column("reason")
+    assert _sent(result) == [
+        '{"type":"profile","identity":"u-001","profileData":{"Plan":"Gold"}}'
+    ]
+
+
+def test_empty_items_refused_on_charged_left_out_elsewhere() -> None:
+    items = pl.Series(
+        [[{"sku": "A1"}], [], []], dtype=pl.List(pl.Struct({"sku": pl.String}))
+    )
+    rows = _rows(
+        user=["a", "b", "c"],
+        ts=[1709284500] * 3,
+        name=["Charged", "Charged", "Viewed"],
+        Items=items,
+    )
+    records = build_events(
+        rows, identity="user", event_name="name", properties={"Items": "Items"}
+    )
+
+    result = _check(records)
+
+    assert _sent(result) == [
+        '{"type":"event","identity":"a","ts":1709284500,"evtName":"Charged",'
+        '"evtData":{"Items":[{"sku":"A1"}]}}',
+        '{"type":"event","identity":"c","ts":1709284500,"evtName":"Viewed",'
+        '"evtData":{}}',
+    ]
+    assert result.rejected.select("_source_row", "code", "reason").rows() == [
+        (1, 512, "'Items' is an empty list")
+    ]
+
+
 # ---------------------------------------------------------------- property-based
 
 
@@ -574,6 +727,10 @@ def test_every_row_lands_once_and_accepted_json_is_strict(
         *result.rejected.get_column("_source_row"),
     ]
     assert sorted(rows) == list(range(frame.height))
+    # A rejection always says why.
+    reasons = result.rejected.get_column("reason")
+    assert reasons.null_count() == 0
+    assert (reasons.str.strip_chars() != "").all(), reasons
     for text in [*_sent(result), *result.rejected.get_column("record")]:
         record = json.loads(text, parse_constant=_no_constants)
         assert isinstance(record, dict)
