@@ -23,6 +23,9 @@ _FLAG_FIELDS = (
     "max_in_flight",
     "error_rate",
     "drop_rate",
+    "slow_rate",
+    "slow_ms",
+    "retry_after",
     "record_as_string",
     "legacy_shape",
     "store_path",
@@ -43,6 +46,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-in-flight", dest="max_in_flight", type=int)
     parser.add_argument("--error-rate", dest="error_rate", type=float)
     parser.add_argument("--drop-rate", dest="drop_rate", type=float)
+    parser.add_argument(
+        "--slow-rate",
+        dest="slow_rate",
+        type=float,
+        help="share of uploads answered slowly, --slow-ms late (0 to 1)",
+    )
+    parser.add_argument(
+        "--slow-ms",
+        dest="slow_ms",
+        type=int,
+        help="extra delay of a slow upload, in milliseconds",
+    )
+    parser.add_argument(
+        "--retry-after",
+        dest="retry_after",
+        type=int,
+        help="seconds sent as Retry-After on 429 and 503 answers",
+    )
     parser.add_argument("--seed", type=int)
     parser.add_argument(
         "--record-as-string", dest="record_as_string", action="store_true", default=None

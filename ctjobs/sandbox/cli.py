@@ -41,6 +41,20 @@ def sandbox_command(
     drop_rate: Annotated[
         float, typer.Option(help="Share of uploads whose connection is dropped.")
     ] = 0.0,
+    slow_rate: Annotated[
+        float,
+        typer.Option(help="Share of uploads answered slowly, --slow-ms late (0 to 1)."),
+    ] = 0.0,
+    slow_ms: Annotated[
+        int, typer.Option(help="Extra delay of a slow upload, in milliseconds.")
+    ] = 0,
+    retry_after: Annotated[
+        int | None,
+        typer.Option(
+            show_default=False,
+            help="Seconds sent as Retry-After on 429 and 503 answers [default: none].",
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed for the fault dice, to repeat a run.")
     ] = None,
@@ -73,6 +87,9 @@ def sandbox_command(
         max_in_flight=max_in_flight,
         error_rate=error_rate,
         drop_rate=drop_rate,
+        slow_rate=slow_rate,
+        slow_ms=slow_ms,
+        retry_after=retry_after,
         seed=seed,
         record_as_string=record_as_string,
         legacy_shape=legacy_shape,

@@ -11,6 +11,14 @@ text: strings as they are (``$D_<epoch>`` dates included), booleans as
 ``true``/``false``, integers as digits and floats in the shortest positional form
 that reads back to the same number. An absent property is an empty cell.
 
+A profile property holding an operation (``{"$add": [...]}``, ``{"$remove": ...}``,
+``{"$set": ...}``, ``{"$delete": true}``) gets two columns, as CleverTap's import
+documents: its value and ``<column>.operation`` holding the operation. Several
+values to add or remove take one row each: the record's first row carries its
+other properties, and each further row repeats only its identity column(s) and
+``ts``, with the next value of each such property. Operations the import does not
+take (``$incr``, ``$decr``) are refused.
+
 Choices made where CleverTap's documentation is silent:
 
 - CSVs are UTF-8 with comma delimiters, minimal quoting and CRLF line ends (RFC 4180).
@@ -21,8 +29,15 @@ Choices made where CleverTap's documentation is silent:
   gets the CSV header ``evtData.<name>`` or ``profileData.<name>`` so headers stay
   unique; its ``ctName`` is still the property name, which CleverTap may read as
   the special key. Rename such properties in the job to be safe.
-- Records holding a nested value (``Items`` of ``Charged``, any list or struct)
-  are refused: CleverTap's SFTP import does not support them.
+- Records holding a nested value (``Items`` of ``Charged``, any other list or
+  struct that is not a profile operation) are refused: CSV cells hold one value.
+- ``<column>.operation`` columns are left out of the manifest's ``columns``: the
+  docs describe them as CSV headers only, and a ``ctName`` with a dot would be a
+  property name CleverTap bans. Unmapped, a column keeps its header.
+- The cell beside ``$delete`` holds the operand as the Upload API takes it
+  (``true``); the import's expectation there is unconfirmed.
+- A property's ``dataType`` comes from its operands other than ``$delete``'s;
+  operands of different types make it ``STRING``.
 """
 
 from __future__ import annotations
@@ -35,16 +50,18 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from ctjobs.errors import UsageError
 from ctjobs.records.encode import RECORD_JSON
 from ctjobs.records.frame import (
     EVENT,
     IDENTITY_FIELDS,
+    PROFILE,
     RECORD_KEY,
     REJECTION_SCHEMA,
     SOURCE_FILE,
@@ -58,6 +75,11 @@ DEFAULT_MAX_FILE_BYTES = 1024**3
 # CleverTap takes at most 5 GB per data file; stay clearly below it.
 MAX_FILE_BYTES_CAP = 4 * 1024**3
 ITEMS_REASON = "Items (nested lists) are not supported by CleverTap's SFTP import"
+#: Profile operations CleverTap's SFTP import takes, in a ``<column>.operation`` column.
+IMPORT_OPERATIONS = ("$add", "$remove", "$set", "$delete")
+#: The operations that take several values, written one row per value.
+MULTI_VALUE_OPERATIONS = ("$add", "$remove")
+OPERATION_SUFFIX = ".operation"
 TypeCase = Literal["lower", "upper"]
 PART_SUFFIX = ".part"
 """The suffix of a file still being uploaded, renamed away once it is complete."""
@@ -76,6 +98,8 @@ class ImportColumn:
     data_type: str
     property_name: str | None = None
     """The property's field in the data struct; None for a top-level column."""
+    operation: bool = False
+    """Whether this is the ``<column>.operation`` column of a profile operation."""
 
 
 @dataclass(frozen=True)
@@ -120,44 +144,131 @@ def _is_nested(dtype: pl.DataType) -> bool:
     return isinstance(dtype, pl.List | pl.Array | pl.Struct | pl.Object)
 
 
+def _instance(dtype: pl.DataType | DataTypeClass) -> pl.DataType:
+    return dtype if isinstance(dtype, pl.DataType) else dtype()
+
+
+def _is_value_list(dtype: pl.DataType) -> bool:
+    """A list of plain values, such as a multi-value property's strings."""
+    return isinstance(dtype, pl.List) and not _is_nested(_instance(dtype.inner))
+
+
+def _is_operation(kind: str, dtype: pl.DataType) -> bool:
+    """A profile operation such as ``{"$add": [...]}``: a struct of ``$`` keys."""
+    return (
+        kind == PROFILE
+        and isinstance(dtype, pl.Struct)
+        and bool(dtype.fields)
+        and all(f.name.startswith("$") for f in dtype.fields)
+    )
+
+
+def _operands(dtype: pl.DataType) -> list[tuple[str, pl.DataType]]:
+    assert isinstance(dtype, pl.Struct)
+    return [(f.name, _instance(f.dtype)) for f in dtype.fields]
+
+
 def _properties(kind: str, schema: pl.Schema) -> list[tuple[str, pl.DataType]]:
     """The property fields of the data struct, without builder placeholders."""
     dtype = schema.get(data_column(kind))
     if not isinstance(dtype, pl.Struct):
         return []
     return [
-        (f.name, f.dtype if isinstance(f.dtype, pl.DataType) else f.dtype())
+        (f.name, _instance(f.dtype))
         for f in dtype.fields
         if not f.name.startswith("__")
     ]
 
 
-def _nested_reason(name: str) -> str:
+def _nested_reason(kind: str, name: str, dtype: pl.DataType) -> str:
     if name == "Items":
         return ITEMS_REASON
+    if kind == PROFILE and _is_value_list(dtype):
+        return (
+            f"{name} (a list of values) cannot be one cell of CleverTap's SFTP "
+            'import, which adds values one row each: send it as {"$add": [...]}'
+        )
+    setting = "nested_events" if kind == EVENT else "nested_profiles"
     return (
         f"{name} (a nested list or object) is not supported by CleverTap's SFTP "
-        "import; flatten it or send it as JSON text (validation.nested_events)"
+        f"import; flatten it or send it as JSON text (validation.{setting})"
     )
+
+
+def _operation_problem(name: str, operation: str, operand: pl.DataType) -> str | None:
+    """Why CleverTap's SFTP import cannot take `operation` on `name`, or None."""
+    if operation not in IMPORT_OPERATIONS:
+        return (
+            f"{name} has the profile operation {operation}, which CleverTap's SFTP "
+            f"import does not support (it takes {', '.join(IMPORT_OPERATIONS)})"
+        )
+    if not _is_nested(operand):
+        return None
+    if _is_value_list(operand):
+        if operation in MULTI_VALUE_OPERATIONS:
+            return None
+        return (
+            f"{name} {operation} has several values, which CleverTap's SFTP import "
+            f"takes only for {' and '.join(MULTI_VALUE_OPERATIONS)} (a row each)"
+        )
+    return (
+        f"{name} {operation} holds a nested value, which CleverTap's SFTP import "
+        "does not support"
+    )
+
+
+def _usable_operands(name: str, dtype: pl.DataType) -> list[tuple[str, pl.DataType]]:
+    """The operations of a profile property that an import file can hold."""
+    return [
+        (operation, operand)
+        for operation, operand in _operands(dtype)
+        if operand != pl.Null and _operation_problem(name, operation, operand) is None
+    ]
+
+
+def _refusals(kind: str, schema: pl.Schema) -> list[tuple[str, pl.Expr, str]]:
+    """(property, when a record is refused for it, why) for every refusal."""
+    data = pl.col(data_column(kind))
+    refusals = []
+    for name, dtype in _properties(kind, schema):
+        value = data.struct.field(name)
+        if not _is_operation(kind, dtype):
+            if _is_nested(dtype):
+                refusals.append(
+                    (name, value.is_not_null(), _nested_reason(kind, name, dtype))
+                )
+            continue
+        operands = _operands(dtype)
+        for operation, operand in operands:
+            problem = _operation_problem(name, operation, operand)
+            if problem is not None:
+                used = value.struct.field(operation).is_not_null()
+                refusals.append((name, used, problem))
+        if len(operands) > 1:
+            count = pl.sum_horizontal(
+                value.struct.field(operation).is_not_null() for operation, _ in operands
+            )
+            text = f"{name} has several operations in one record (one per property)"
+            refusals.append((name, count > 1, text))
+    return refusals
 
 
 def refuse_nested(
     kind: str, encoded: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split `encoded` into records an import file can hold and a rejection frame."""
-    nested = [
-        name for name, dtype in _properties(kind, encoded.schema) if _is_nested(dtype)
-    ]
-    if not nested:
+    """Split `encoded` into records an import file can hold and a rejection frame.
+
+    Refused are records with a nested value other than a profile operation, and
+    profile operations the import does not take: ``$incr``/``$decr``, several
+    values for ``$set``/``$delete``, or two operations on one property.
+    """
+    refusals = _refusals(kind, encoded.schema)
+    if not refusals:
         return encoded, pl.DataFrame(schema=REJECTION_SCHEMA)
     # Items first, so a Charged event is refused with the reason users look for.
-    nested.sort(key=lambda name: name != "Items")
-    data = pl.col(data_column(kind))
+    refusals.sort(key=lambda refusal: refusal[0] != "Items")
     reason = pl.coalesce(
-        pl.when(data.struct.field(name).is_not_null()).then(
-            pl.lit(_nested_reason(name))
-        )
-        for name in nested
+        pl.when(refused).then(pl.lit(text)) for _, refused, text in refusals
     )
     marked = encoded.with_columns(reason.alias("__reason"))
     refused = marked.filter(pl.col("__reason").is_not_null())
@@ -200,6 +311,9 @@ def import_columns(kind: str, schema: pl.Schema) -> list[ImportColumn]:
         columns.append(ImportColumn("evtName", "evtName", "STRING"))
     taken = {column.header for column in columns}
     for name, dtype in _properties(kind, schema):
+        if _is_operation(kind, dtype):
+            columns += _operation_columns(name, dtype, f"{data_column(kind)}.", taken)
+            continue
         if _is_nested(dtype) or dtype == pl.Null:
             continue
         header = _unique_header(name, f"{data_column(kind)}.", taken)
@@ -208,6 +322,36 @@ def import_columns(kind: str, schema: pl.Schema) -> list[ImportColumn]:
             ImportColumn(header, name, _data_type(dtype), property_name=name)
         )
     return columns
+
+
+def _operation_columns(
+    name: str, dtype: pl.DataType, prefix: str, taken: set[str]
+) -> list[ImportColumn]:
+    """A profile operation's value column and its ``<column>.operation`` column."""
+    operands = _usable_operands(name, dtype)
+    if not operands:
+        return []
+    header = _unique_header(name, prefix, taken)
+    operation_header = header + OPERATION_SUFFIX
+    taken.update((header, operation_header))
+    types = {
+        _data_type(
+            _instance(operand.inner) if isinstance(operand, pl.List) else operand
+        )
+        for operation, operand in operands
+        if operation != "$delete"
+    }
+    data_type = types.pop() if len(types) == 1 else "STRING"
+    return [
+        ImportColumn(header, name, data_type, property_name=name),
+        ImportColumn(
+            operation_header,
+            name + OPERATION_SUFFIX,
+            "STRING",
+            property_name=name,
+            operation=True,
+        ),
+    ]
 
 
 def _unique_header(name: str, prefix: str, taken: set[str]) -> str:
@@ -257,10 +401,32 @@ def _as_text(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return value.cast(pl.String)
 
 
+def _operation_cells(
+    value: pl.Expr, operands: list[tuple[str, pl.DataType]]
+) -> tuple[pl.Expr, pl.Expr]:
+    """A profile operation's values (a list of text) and the operation's name."""
+    values, names = [], []
+    for operation, operand in operands:
+        field = value.struct.field(operation)
+        if isinstance(operand, pl.List):
+            inner = _instance(operand.inner)
+            text = field.list.eval(_as_text(pl.element(), inner))
+        else:
+            text = pl.concat_list(_as_text(field, operand))
+        present = field.is_not_null()
+        values.append(pl.when(present).then(text.list.drop_nulls()))
+        names.append(pl.when(present).then(pl.lit(operation)))
+    return pl.coalesce(values), pl.coalesce(names)
+
+
 def _cells(
     records: pl.DataFrame, kind: str, columns: list[ImportColumn]
 ) -> pl.DataFrame:
-    """The CSV cells of `records`, one String column per import column."""
+    """The CSV cells of `records`, one column per import column.
+
+    Cells are String, except a profile operation's values: a list of String,
+    followed by its operation's column.
+    """
     schema = records.schema
     properties = dict(_properties(kind, schema))
     data = pl.col(data_column(kind))
@@ -271,6 +437,11 @@ def _cells(
             expr, dtype = pl.col(column.header), schema[column.header]
         else:
             expr, dtype = data.struct.field(name), properties[name]
+        if name is not None and _is_operation(kind, dtype):
+            values, operation = _operation_cells(expr, _usable_operands(name, dtype))
+            expr = operation if column.operation else values
+            exprs.append(expr.alias(column.header))
+            continue
         exprs.append(_as_text(expr, dtype).alias(column.header))
     return records.select(exprs)
 
@@ -339,14 +510,44 @@ class _PartSink:
         self.parts.append(part)
 
 
-def _lines(cells: pl.DataFrame) -> Iterator[bytes]:
-    """Each row of `cells` as one UTF-8 CSV line, formatted by the csv module."""
+def _expand(
+    row: tuple[Any, ...], lists: list[int], repeated: set[int]
+) -> Iterator[list[Any]]:
+    """One record's CSV rows: one per value of its profile operations.
+
+    The first row holds every cell; the others repeat the `repeated` cells (the
+    identities and ``ts``) and carry the next value of each operation, with its
+    operation name in the column that follows the values' column.
+    """
+    counts = [len(row[i] or ()) for i in lists]
+    for k in range(max(1, *counts)):
+        line = [cell if k == 0 or i in repeated else None for i, cell in enumerate(row)]
+        for i, count in zip(lists, counts, strict=True):
+            line[i] = row[i][k] if k < count else None
+            line[i + 1] = row[i + 1] if k < count else None
+        yield line
+
+
+def _lines(cells: pl.DataFrame, repeated: set[int]) -> Iterator[bytes]:
+    """Each row of `cells` as UTF-8 CSV text, formatted by the csv module.
+
+    A row is one line, or one line per value of its profile operations (see
+    `_expand`): a record's lines are yielded together, so a part never splits it.
+    """
     catcher = _LineCatcher()
     writer = csv.writer(catcher, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    lists = [i for i, dtype in enumerate(cells.dtypes) if isinstance(dtype, pl.List)]
     for chunk in cells.iter_slices(_CHUNK_ROWS):
         for row in chunk.iter_rows():
-            writer.writerow(row)
-            yield catcher.line.encode("utf-8")
+            if not lists:
+                writer.writerow(row)
+                yield catcher.line.encode("utf-8")
+                continue
+            text = []
+            for line in _expand(row, lists, repeated):
+                writer.writerow(line)
+                text.append(catcher.line)
+            yield "".join(text).encode("utf-8")
 
 
 def _header(columns: list[ImportColumn]) -> bytes:
@@ -445,7 +646,7 @@ def write_import_csvs(
     stem: str,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> ImportFiles:
-    """Write `records` (without nested values) as CSV parts under `folder`.
+    """Write `records` (as `refuse_nested` keeps them) as CSV parts under `folder`.
 
     Rows are formatted a chunk at a time and streamed to disk, so memory holds one
     chunk of text, never a whole CSV.
@@ -457,7 +658,9 @@ def write_import_csvs(
     sink = _PartSink(
         folder, stem, _header(columns), check_max_file_bytes(max_file_bytes)
     )
-    for offset, line in enumerate(_lines(_cells(records, kind, columns))):
+    # Identities and ts are repeated on each extra row a profile operation takes.
+    repeated = {i for i, column in enumerate(columns) if column.property_name is None}
+    for offset, line in enumerate(_lines(_cells(records, kind, columns), repeated)):
         sink.add(line, offset)
     files.parts = sink.finish()
     return files
@@ -479,8 +682,11 @@ def manifest(
         "fileName": part.csv_name,
         "type": kind.upper() if type_case == "upper" else kind,
         "clientEmail": client_email,
+        # `<column>.operation` columns stay unmapped: see the module docstring.
         "columns": {
-            c.header: {"ctName": c.ct_name, "dataType": c.data_type} for c in columns
+            c.header: {"ctName": c.ct_name, "dataType": c.data_type}
+            for c in columns
+            if not c.operation
         },
     }
 

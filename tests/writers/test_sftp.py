@@ -382,6 +382,175 @@ def test_charged_with_items_is_refused_with_the_reason(tmp_path: Path) -> None:
     assert all("Items" not in row for row in delivered)
 
 
+def operation_records(data: list[dict[str, Any]], dtype: pl.Struct) -> pl.DataFrame:
+    """Encoded profiles u0, u1... whose profileData is `data`, typed by `dtype`."""
+    rows = range(len(data))
+    records = pl.DataFrame(
+        {
+            "type": ["profile"] * len(data),
+            "identity": [f"u{i}" for i in rows],
+            "ts": [1735689600 + i for i in rows],
+            SOURCE_FILE: ["profiles.csv"] * len(data),
+            SOURCE_ROW: list(rows),
+            RECORD_KEY: [f"profiles.csv#{i}#profile" for i in rows],
+        }
+    ).with_columns(pl.Series("profileData", data, dtype=dtype))
+    return encode_records(records).collect()
+
+
+def csv_lines(folder: Path) -> list[list[str]]:
+    """Every row of every CSV under `folder`, header rows included."""
+    rows = []
+    for path in sorted(folder.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows += list(csv.reader(handle))
+    return rows
+
+
+OPERATIONS = pl.Struct(
+    {
+        "Name": pl.String,
+        "Interests": pl.Struct(
+            {"$add": pl.List(pl.String), "$remove": pl.List(pl.String)}
+        ),
+        "Score": pl.Struct({"$set": pl.Int64, "$delete": pl.Boolean}),
+        "Plan": pl.Struct({"$set": pl.String}),
+    }
+)
+
+
+def test_profile_operations_get_an_operation_column_and_a_row_per_value(
+    tmp_path: Path,
+) -> None:
+    data: list[dict[str, Any]] = [
+        {
+            "Name": "Ana",
+            "Interests": {"$add": ["books", "tea, green", "ski"]},
+            "Score": {"$set": 7},
+            "Plan": {"$set": "gold"},
+        },
+        {"Name": "Bo", "Interests": {"$remove": ["ski"]}, "Score": {"$delete": True}},
+        {"Name": "Cy", "Interests": {"$remove": ["books", "ski"]}},
+        {"Interests": {"$add": []}, "Plan": {"$set": "free"}},
+    ]
+    encoded = operation_records(data, OPERATIONS)
+    writer = FileImportWriter(tmp_path, client_email=EMAIL)
+
+    result = writer.write("profile", encoded, context(None))
+
+    assert result.rejected.height == 0
+    assert (result.sent, result.accepted) == (4, 4)
+    assert [f["records"] for f in result.files] == [4]
+    assert csv_lines(tmp_path) == [
+        [
+            *["identity", "ts", "Name", "Interests", "Interests.operation"],
+            *["Score", "Score.operation", "Plan", "Plan.operation"],
+        ],
+        ["u0", "1735689600", "Ana", "books", "$add", "7", "$set", "gold", "$set"],
+        ["u0", "1735689600", "", "tea, green", "$add", "", "", "", ""],
+        ["u0", "1735689600", "", "ski", "$add", "", "", "", ""],
+        ["u1", "1735689601", "Bo", "ski", "$remove", "true", "$delete", "", ""],
+        ["u2", "1735689602", "Cy", "books", "$remove", "", "", "", ""],
+        ["u2", "1735689602", "", "ski", "$remove", "", "", "", ""],
+        ["u3", "1735689603", "", "", "", "", "", "free", "$set"],
+    ]
+    manifest = json.loads(next(tmp_path.glob("*.manifest")).read_text())
+    # The operation columns are CSV headers CleverTap reads; they stay unmapped.
+    assert manifest["columns"] == {
+        "identity": {"ctName": "identity", "dataType": "STRING"},
+        "ts": {"ctName": "ts", "dataType": "INTEGER"},
+        "Name": {"ctName": "Name", "dataType": "STRING"},
+        "Interests": {"ctName": "Interests", "dataType": "STRING"},
+        "Score": {"ctName": "Score", "dataType": "INTEGER"},
+        "Plan": {"ctName": "Plan", "dataType": "STRING"},
+    }
+
+
+def test_a_profiles_rows_stay_in_one_part(tmp_path: Path) -> None:
+    values = [f"interest number {v:02d}" for v in range(12)]
+    data = [{"Interests": {"$add": values}} for _ in range(6)]
+    encoded = operation_records(data, OPERATIONS)
+    writer = FileImportWriter(tmp_path, client_email=EMAIL, max_file_bytes=1300)
+
+    result = writer.write("profile", encoded, context(None))
+
+    assert [f["records"] for f in result.files] == [2, 2, 2]
+    for path in sorted(tmp_path.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == 24
+        for identity in {row["identity"] for row in rows}:
+            mine = [row["Interests"] for row in rows if row["identity"] == identity]
+            assert mine == values
+
+
+def test_operations_the_import_cannot_take_are_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    dtype = pl.Struct(
+        {
+            "Visits": pl.Struct({"$incr": pl.Int64, "$set": pl.Int64}),
+            "Tags": pl.Struct({"$set": pl.List(pl.String), "$add": pl.List(pl.String)}),
+            "Colours": pl.List(pl.String),
+        }
+    )
+    data: list[dict[str, Any]] = [
+        {"Visits": {"$incr": 1}},
+        {"Tags": {"$set": ["a", "b"]}},
+        {"Colours": ["red", "blue"]},
+        {"Tags": {"$add": ["a"], "$set": None}, "Visits": {"$set": 3}},
+        {"Tags": {"$add": ["c"]}, "Visits": {"$incr": 2, "$set": 4}},
+    ]
+    encoded = operation_records(data, dtype)
+    writer = FileImportWriter(tmp_path, client_email=EMAIL)
+
+    result = writer.write("profile", encoded, context(None))
+
+    assert result.rejected.select(SOURCE_ROW, "reason").rows() == [
+        (
+            0,
+            "Visits has the profile operation $incr, which CleverTap's SFTP import "
+            "does not support (it takes $add, $remove, $set, $delete)",
+        ),
+        (
+            1,
+            "Tags $set has several values, which CleverTap's SFTP import takes only "
+            "for $add and $remove (a row each)",
+        ),
+        (
+            2,
+            "Colours (a list of values) cannot be one cell of CleverTap's SFTP "
+            'import, which adds values one row each: send it as {"$add": [...]}',
+        ),
+        (
+            4,
+            "Visits has the profile operation $incr, which CleverTap's SFTP import "
+            "does not support (it takes $add, $remove, $set, $delete)",
+        ),
+    ]
+    assert result.rejected["record"].to_list() == [
+        encoded[RECORD_JSON][i] for i in (0, 1, 2, 4)
+    ]
+    assert csv_lines(tmp_path) == [
+        ["identity", "ts", "Visits", "Visits.operation", "Tags", "Tags.operation"],
+        ["u3", "1735689603", "3", "$set", "a", "$add"],
+    ]
+
+
+def test_two_operations_on_one_property_are_refused(tmp_path: Path) -> None:
+    data = [{"Interests": {"$add": ["a"], "$remove": ["b"]}, "Name": "Ana"}]
+    encoded = operation_records(data, OPERATIONS)
+    writer = FileImportWriter(tmp_path, client_email=EMAIL)
+
+    result = writer.write("profile", encoded, context(None))
+
+    assert result.rejected["reason"].to_list() == [
+        "Interests has several operations in one record (one per property)"
+    ]
+    assert result.sent == 0
+    assert csv_lines(tmp_path) == []
+
+
 def test_files_split_at_the_size_limit(tmp_path: Path) -> None:
     encoded = event_records(60)
     writer = FileImportWriter(tmp_path, client_email=EMAIL, max_file_bytes=2048)
