@@ -6,8 +6,11 @@ import io
 import time
 from pathlib import Path
 
+import pytest
+
 import ctjobs as ct
 from ctjobs.job.progress import LiveBar, PlainLines, Silent, cli_progress
+from ctjobs.sandbox import SandboxProcess
 from tests.job.jobs import events_job
 
 
@@ -20,7 +23,7 @@ class _Pipe(io.StringIO):
 
 def test_off_a_terminal_every_stage_end_is_one_plain_line() -> None:
     stream = _Pipe()
-    with cli_progress(stream=stream, every_s=60) as progress:
+    with cli_progress(stream=stream, every_s=60, min_gap_s=0) as progress:
         progress("read", 9501)
         progress("built", 300)
         progress("built", 3804)
@@ -42,7 +45,7 @@ def test_off_a_terminal_every_stage_end_is_one_plain_line() -> None:
 
 def test_a_known_total_is_shown_with_its_share() -> None:
     stream = _Pipe()
-    with cli_progress(stream=stream, every_s=60) as progress:
+    with cli_progress(stream=stream, every_s=60, min_gap_s=0) as progress:
         progress.set_total("read", 200)
         progress("read", 50)
         progress("read", 50, total=400)
@@ -50,6 +53,25 @@ def test_a_known_total_is_shown_with_its_share() -> None:
     lines = stream.getvalue().splitlines()
     assert lines[0].endswith("rows read 50 of 200 (25%)")
     assert lines[1].endswith("rows read 100 of 400 (25%)")
+
+
+def test_batch_by_batch_ticks_are_thinned_to_a_line_now_and_then() -> None:
+    stream = _Pipe()
+    with cli_progress(stream=stream, every_s=60, min_gap_s=60) as progress:
+        progress.set_total("sent", 5000)
+        for _ in range(4):
+            progress("sent", 1000)
+        progress("rejected", 3)
+        progress("rejected", 2)
+        progress("sent", 1000)
+
+    lines = [line.split(": ", 2)[2] for line in stream.getvalue().splitlines()]
+    assert lines == [
+        "records sent 1,000 of 5,000 (20%)",
+        "records rejected 3",
+        "records sent 5,000 of 5,000 (100%)",
+        "records rejected 5",
+    ]
 
 
 def test_a_long_stage_gets_heartbeat_lines() -> None:
@@ -110,3 +132,39 @@ def test_the_runner_drives_it_with_two_arguments(tmp_path: Path) -> None:
     assert f"rows read {summary.rows_read:,}" in shown
     assert f"records built {summary.total('built'):,}" in shown
     assert "chunks done 1" in shown
+
+
+class _Recorded:
+    """A progress display that also keeps every tick it is given."""
+
+    def __init__(self, shown: LiveBar) -> None:
+        self.shown = shown
+        self.ticks: list[tuple[str, int]] = []
+
+    def __call__(self, stage: str, count: int, total: int | None = None) -> None:
+        self.ticks.append((stage, count))
+        self.shown(stage, count, total)
+
+    def set_total(self, stage: str, total: int | None) -> None:
+        self.shown.set_total(stage, total)
+
+
+def test_an_upload_fills_the_sent_bar_batch_by_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = events_job(tmp_path, name="progress-upload", max_records=500)
+    with SandboxProcess(account_id="acct", passcode="pass-progress") as server:
+        monkeypatch.setenv("CLEVERTAP_API_URL", server.url)
+        monkeypatch.setenv("CLEVERTAP_ACCOUNT_ID", server.account_id)
+        monkeypatch.setenv("CLEVERTAP_PASSCODE", server.passcode)
+        with cli_progress(stream=io.StringIO(), terminal=True) as bar:
+            assert isinstance(bar, LiveBar)
+            progress = _Recorded(bar)
+            summary = ct.run_job(job, progress=progress)
+            tasks = {t.description.split(":")[0]: t for t in bar.bar.tasks}
+
+    sent = tasks["records sent"]
+    assert sent.total == sent.completed == summary.total("sent") > 500
+    batches = [count for stage, count in progress.ticks if stage == "sent" and count]
+    assert len(batches) == -(-summary.total("sent") // 500)  # one tick per batch
+    assert max(batches) == 500

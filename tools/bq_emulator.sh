@@ -23,7 +23,9 @@ find_python() {
             return 0
         fi
     done
-    echo "no Python 3.13 interpreter found; install python3.13 (pyenv install 3.13)" >&2
+    echo "no Python 3.13 interpreter found for the BigQuery emulator (local-bigquery" \
+        "needs it): install python3.13 (pyenv install 3.13), or set" \
+        "CTJOBS_SKIP_BIGQUERY=1 to skip the BigQuery emulator and its tests" >&2
     return 1
 }
 

@@ -1,16 +1,19 @@
 """Progress on the command line: a live bar on a terminal, plain lines elsewhere.
 
 The runner reports progress through one callback, ``progress(stage, count)``,
-called when a stage (``read``, ``built``, ``sent``, ``days``) finishes a chunk or
-a mapping; `count` is what that piece added. Whoever knows how much a stage will
-reach can say so, ``progress(stage, count, total=n)`` or
-``progress.set_total(stage, n)``, and the terminal bar then fills towards it.
+called when a stage (``read``, ``built``, ``rejected``, ``sent``, ``days``) moves
+on: a chunk read, a mapping built, a batch answered; `count` is what that piece
+added. Whoever knows how much a stage will reach can say so,
+``progress(stage, count, total=n)`` or ``progress.set_total(stage, n)``, and the
+terminal bar then fills towards it (the runner does for ``sent`` and ``days``).
 
 On a terminal each stage is a live line on stderr: a bar with a percentage and
 the time left when its total is known, a spinner with the running count when it
-is not. Off a terminal (CI, cron, a pipe) every tick writes one plain line to
-stderr, and a heartbeat line appears every `every_s` seconds while nothing else
-does, so a long stage still shows it is alive. `quiet` prints nothing.
+is not. Off a terminal (CI, cron, a pipe) a stage writes a plain line to stderr
+when it starts, at most every `min_gap_s` seconds after that, when it reaches its
+total and, if its last count was held back, when progress stops; a heartbeat line
+appears every `every_s` seconds while nothing else does, so a long stage still
+shows it is alive. `quiet` prints nothing.
 
 Example:
     >>> with cli_progress() as progress:
@@ -44,10 +47,13 @@ STAGE_LABELS = {
     "read": "rows read",
     "built": "records built",
     "sent": "records sent",
+    "rejected": "records rejected",
     "days": "chunks done",
 }
 #: A stage reported this often without a tick gets a heartbeat line.
 EVERY_S = 10.0
+#: Off a terminal, the least time between two lines of one stage.
+GAP_S = 2.0
 
 
 class Tick(Protocol):
@@ -102,22 +108,37 @@ class Silent(_Counts):
 class PlainLines(_Counts):
     """One plain line per tick on `stream`, and a heartbeat while nothing ticks."""
 
-    def __init__(self, stream: TextIO, *, every_s: float = EVERY_S) -> None:
+    def __init__(
+        self, stream: TextIO, *, every_s: float = EVERY_S, min_gap_s: float = GAP_S
+    ) -> None:
         super().__init__()
         self.stream = stream
         self.every_s = every_s
+        self.min_gap_s = min_gap_s
         self.started = time.monotonic()
         self.last_line = self.started
         self.last_stage: str | None = None
+        self._shown: dict[str, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
     def __call__(self, stage: str, count: int, total: int | None = None) -> None:
-        again = stage in self.counts and not count and total is None
-        self.add(stage, count, total)
+        again = stage in self._shown and not count and total is None
+        reached = self.add(stage, count, total)
         self.last_stage = stage
-        if not again:  # a tick that changes nothing already shown is not repeated
-            self.line(self.shown(stage))
+        if again:  # a tick that changes nothing already shown is not repeated
+            return
+        # Batch-by-batch ticks would flood a log: a stage writes a line at most
+        # every `min_gap_s`, besides its first and the one that reaches its total.
+        _, when = self._shown.get(stage, ("", -float("inf")))
+        done = self.totals.get(stage) == reached
+        if done or time.monotonic() - when >= self.min_gap_s:
+            self._show(stage)
+
+    def _show(self, stage: str) -> None:
+        text = self.shown(stage)
+        self._shown[stage] = (text, time.monotonic())
+        self.line(text)
 
     def line(self, text: str) -> None:
         """Write ``ctjobs: progress at N.Ns: TEXT`` and note when it was written."""
@@ -137,9 +158,13 @@ class PlainLines(_Counts):
         self._heartbeat.start()
 
     def stop(self) -> None:
+        """End the heartbeat and write each stage's last count if it was held back."""
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join()
+        for stage in list(self.counts):
+            if stage in self._shown and self._shown[stage][0] != self.shown(stage):
+                self._show(stage)
 
     def _beat(self) -> None:
         while not self._stop.wait(self._next_beat()):
@@ -184,6 +209,7 @@ def cli_progress(
     *,
     quiet: bool = False,
     every_s: float = EVERY_S,
+    min_gap_s: float = GAP_S,
     stream: TextIO | None = None,
     terminal: bool | None = None,
 ) -> Iterator[Tick]:
@@ -197,7 +223,7 @@ def cli_progress(
         yield Silent()
         return
     if not (out.isatty() if terminal is None else terminal):
-        plain = PlainLines(out, every_s=every_s)
+        plain = PlainLines(out, every_s=every_s, min_gap_s=min_gap_s)
         plain.start()
         try:
             yield plain

@@ -15,7 +15,7 @@ import polars as pl
 
 from ctjobs.errors import UsageError
 from ctjobs.job.ledger import Ledger
-from ctjobs.job.runner import ReplayTarget, ledger_path, run_job
+from ctjobs.job.runner import ReplayTarget, ledger_path, owner_of, run_job
 from ctjobs.job.spec import JobSpec, load_job
 from ctjobs.job.summary import RunSummary
 from ctjobs.records.encode import RECORD_JSON
@@ -53,20 +53,31 @@ def replay_target(
         raise UsageError(f"no run {run_id!r}; `ctjobs history` lists the runs")
     tables = _unresolved(ledger, run_id, only_code, batch)
     files: set[str] = set()
-    events: set[str] = set()
-    identities: set[str] = set()
+    record_keys: set[str] = set()
+    owners: dict[str, list[str]] = {}
     originals: dict[str, list[str]] = {}
     for table, rows in tables.items():
         originals[table] = rows[RECORD_KEY].drop_nulls().to_list()
         files |= set(rows[SOURCE_FILE].drop_nulls().to_list())
-        for key, kind in rows.select(RECORD_KEY, "type").rows():
-            if kind == PROFILE and "#profile#" in key:
-                identities.add(key.split("#profile#", 1)[0])
-            else:
-                events.add(key)
+        for key, kind, record in rows.select(RECORD_KEY, "type", "record").rows():
+            # Every record is found again by the source row it came from; a profile
+            # that was sent is found by its person too, since its key is its content.
+            record_keys.add(key)
+            owner = _owner(record) if kind == PROFILE else None
+            if owner is not None:
+                owners.setdefault(owner, []).append(key)
     return ReplayTarget(
-        run_id, files, originals, events, identities, limit=limit, batch=batch
+        run_id, files, originals, record_keys, owners, limit=limit, batch=batch
     )
+
+
+def _owner(record: str | None) -> str | None:
+    """The person a stored profile record names, if it can be read."""
+    try:
+        data = json.loads(record) if record else None
+    except ValueError:
+        return None
+    return owner_of(data) if isinstance(data, dict) else None
 
 
 def replay(

@@ -32,7 +32,7 @@ from ctjobs.records.build import RecordMapping, build_records
 from ctjobs.records.encode import RECORD_JSON, encode_records
 from ctjobs.records.frame import IDENTITY_FIELDS, PROFILE, PROFILE_DATA, RECORD_KEY
 from ctjobs.records.validate import validate
-from ctjobs.report.html import write_report
+from ctjobs.report.html import scrub_frame, scrub_summary, write_report
 from ctjobs.transforms.apply import apply_steps
 from ctjobs.transforms.lookups import resolve_lookup
 from ctjobs.writers.base import WriteContext, Writer, WriteResult
@@ -109,6 +109,7 @@ class Runner:
         self.ledger = ledger
         self.progress = progress or (lambda stage, n: None)
         self.options = RunOptions()
+        self._to_send = 0
         self._day_pending: dict[str, int] = {}
         # Lookup tables read once a run, so every partition joins the same table.
         self._lookups: dict[str, pl.DataFrame] = {}
@@ -138,7 +139,10 @@ class Runner:
         self, writer: Writer, context: WriteContext, summary: RunSummary
     ) -> None:
         _check_lookups(self.spec)
-        for label, files in self._partitions(summary):
+        partitions = list(self._partitions(summary))
+        if len(partitions) > 1:
+            self._set_total("days", len(partitions))
+        for label, files in partitions:
             before = _snapshot_counts(summary)
             day = _query_day(label) if self.spec.source.kind == "bigquery" else None
             self._run_partition(files, writer, context, summary, day=day)
@@ -193,6 +197,12 @@ class Runner:
         return summary
 
     # ------------------------------------------------------------ stages
+
+    def _set_total(self, stage: str, total: int) -> None:
+        """Tell a progress display how far `stage` will go, if it can show that."""
+        set_total = getattr(self.progress, "set_total", None)
+        if set_total is not None:
+            set_total(stage, total)
 
     def _writer(self, dry_run: bool, out: str | Path | None, run_dir: Path) -> Writer:
         from ctjobs.writers.factory import make_writer
@@ -430,8 +440,13 @@ class Runner:
             )
         self._reject(checked.rejected, "preflight", context, summary)
         counts.rejected_preflight += checked.rejected.height
+        self.progress("rejected", checked.rejected.height)
         encoded = encode_records(checked.accepted).collect(engine="streaming")
-        encoded = _profile_keys(encoded) if record_spec.kind == PROFILE else encoded
+        if record_spec.kind == PROFILE:
+            built_keys = encoded[RECORD_KEY]
+            encoded = _profile_keys(encoded)
+            if self.options.replay is not None:
+                self.options.replay.note_profiles(built_keys, encoded)
         _tick(summary, "build", stage)
         return encoded
 
@@ -447,13 +462,25 @@ class Runner:
         counts = summary.mapping(record_spec.name, record_spec.kind)
         stage = time.perf_counter()
         todo = self._unsent(encoded, record_spec, context, counts)
+        if not context.dry_run:  # a dry run sends nothing: no bar to fill
+            self._to_send += todo.height
+            self._set_total("sent", self._to_send)
+        ticked = {"sent": 0}
+
+        def tick(stage: str, count: int) -> None:
+            ticked[stage] = ticked.get(stage, 0) + count
+            self.progress(stage, count)
+
+        context.progress = tick
         result = (
             writer.write(record_spec.kind, todo, context)
             if todo.height
             else WriteResult()
         )
+        context.progress = None
         _tick(summary, "write", stage)
-        self.progress("sent", result.sent)
+        # Writers that cannot report batch by batch are counted when they finish.
+        self.progress("sent", max(result.sent - ticked["sent"], 0))
         self._account(result, todo, record_spec, context, counts, summary)
 
     def _unsent(
@@ -648,7 +675,10 @@ class Runner:
 
     def _finish(self, summary: RunSummary, run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        rejections = self.ledger.rejections(summary.run_id)
+        # A credential's value never leaves in what is written or stored about the
+        # run, whether it came in a record, a reason, a path or an error's text.
+        scrub_summary(summary)
+        rejections = scrub_frame(self.ledger.rejections(summary.run_id))
         if rejections.height:
             rejections.write_ndjson(run_dir / "rejected.jsonl")
         (run_dir / "summary.json").write_text(summary.to_json(), encoding="utf-8")
@@ -695,39 +725,47 @@ class ReplayTarget:
     `originals` maps a ledger table (``rejections``, ``pending``) to the record keys
     stored there; `current` maps each of those keys to the key of the record the
     fixed job builds for it now (a profile's key changes with its content).
+    `record_keys` are the keys a rebuilt record carries when it comes from one
+    source row (every event; a profile rejected before sending), `owners` the
+    people whose profiles were sent and refused or left pending.
     """
 
     run_id: str
     files: set[str]
     originals: dict[str, list[str]]
-    event_keys: set[str] = field(default_factory=set)
-    identities: set[str] = field(default_factory=set)
+    record_keys: set[str] = field(default_factory=set)
+    owners: dict[str, list[str]] = field(default_factory=dict)
     current: dict[str, str] = field(default_factory=dict)
     limit: int | None = None
     batch: str | None = None
 
     def narrow(self, records: pl.LazyFrame, kind: str) -> pl.LazyFrame:
         """The records that replay something, at most `limit` of them."""
+        wanted = pl.col(RECORD_KEY).is_in(list(self.record_keys))
         if kind == PROFILE:
-            chosen = records.filter(pl.col("identity").is_in(list(self.identities)))
-        else:
-            chosen = records.filter(pl.col(RECORD_KEY).is_in(list(self.event_keys)))
+            names = records.collect_schema().names()
+            wanted = wanted | profile_owner(names).is_in(list(self.owners))
+        chosen = records.filter(wanted)
         return chosen.head(self.limit) if self.limit is not None else chosen
 
     def note(self, encoded: pl.DataFrame, kind: str) -> None:
-        """Remember which current record stands for which original one."""
-        if kind == PROFILE:
-            for key, identity in encoded.select(RECORD_KEY, "identity").rows():
-                for original in self._originals_for_identity(identity):
-                    self.current[original] = key
-        else:
+        """Remember which current record stands for which original event."""
+        if kind != PROFILE:
             self.current.update({k: k for k in encoded[RECORD_KEY].to_list()})
 
-    def _originals_for_identity(self, identity: str) -> list[str]:
-        prefix = f"{identity}#profile#"
-        return [
-            k for keys in self.originals.values() for k in keys if k.startswith(prefix)
-        ]
+    def note_profiles(self, built_keys: pl.Series, keyed: pl.DataFrame) -> None:
+        """Remember which current profile stands for which original one.
+
+        `built_keys` are the rebuilt profiles' source-row keys, in the order of
+        `keyed`, the same profiles keyed by person and content.
+        """
+        pairs = keyed.select(RECORD_KEY, _PROFILE_OWNER).rows()
+        rows = zip(built_keys.to_list(), pairs, strict=True)
+        for built, (key, owner) in rows:
+            if built in self.record_keys:
+                self.current[built] = key
+            for original in self.owners.get(owner, []):
+                self.current[original] = key
 
 
 def _unaccounted_to_pending(summary: RunSummary) -> None:
@@ -808,6 +846,31 @@ def _query_day(label: str) -> date | None:
         return None
 
 
+def profile_owner(columns: list[str]) -> pl.Expr:
+    """The person a profile record belongs to, from the identifier it carries.
+
+    The plain identity stays unprefixed, as ledgers have always keyed it; another
+    identifier is ``field:value``. `owner_of` says the same of a record's JSON.
+    """
+    owners = [
+        pl.col(name).cast(pl.String)
+        if name == "identity"
+        else pl.concat_str(pl.lit(f"{name}:"), pl.col(name).cast(pl.String))
+        for name in IDENTITY_FIELDS
+        if name in columns
+    ]
+    return pl.coalesce(*owners, pl.lit("")) if owners else pl.lit("")
+
+
+def owner_of(record: dict[str, Any]) -> str | None:
+    """The person a profile record (as sent) belongs to; None when it names nobody."""
+    for name in IDENTITY_FIELDS:
+        value = record.get(name)
+        if value is not None:
+            return str(value) if name == "identity" else f"{name}:{value}"
+    return None
+
+
 def _profile_keys(encoded: pl.DataFrame) -> pl.DataFrame:
     """Key each profile by its person and its content, so a changed profile is new work.
 
@@ -828,18 +891,9 @@ def _profile_keys(encoded: pl.DataFrame) -> pl.DataFrame:
             .to_list()
         )
     digests = [hashlib.blake2b(t.encode(), digest_size=12).hexdigest() for t in texts]
-    owners = [
-        # The plain identity stays unprefixed, as ledgers have always keyed it.
-        pl.col(name).cast(pl.String)
-        if name == "identity"
-        else pl.concat_str(pl.lit(f"{name}:"), pl.col(name).cast(pl.String))
-        for name in IDENTITY_FIELDS
-        if name in encoded
-    ]
-    owner = pl.coalesce(*owners, pl.lit("")) if owners else pl.lit("")
     return encoded.with_columns(
         pl.Series(_PROFILE_DIGEST, digests, dtype=pl.String),
-        owner.alias(_PROFILE_OWNER),
+        profile_owner(encoded.columns).alias(_PROFILE_OWNER),
     ).with_columns(
         pl.concat_str(
             pl.col(_PROFILE_OWNER), pl.lit("#profile#"), pl.col(_PROFILE_DIGEST)
@@ -859,4 +913,12 @@ def _tick(summary: RunSummary, name: str, started: float) -> None:
     summary.timings[name] = round(summary.timings.get(name, 0.0) + elapsed, 3)
 
 
-__all__ = ["RECORD_JSON", "Runner", "home", "ledger_path", "run_job"]
+__all__ = [
+    "RECORD_JSON",
+    "Runner",
+    "home",
+    "ledger_path",
+    "owner_of",
+    "profile_owner",
+    "run_job",
+]

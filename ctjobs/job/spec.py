@@ -399,6 +399,23 @@ class JobSpec(_Model):
             seen[label] = number
         return self
 
+    @model_validator(mode="after")
+    def _deletions_need_the_api(self) -> JobSpec:
+        # Import files carry each property's value in a typed column, where a
+        # deletion found by comparing with the last sync has no place: refuse the
+        # pair rather than let the deletions silently not happen.
+        if self.writer.kind not in ("sftp", "files"):
+            return self
+        for number, mapping in enumerate(self.records, start=1):
+            if mapping.change_only and mapping.emptied == "delete":
+                message = (
+                    f"records {number}: emptied = \"delete\" is sent only by the "
+                    f"upload writer, not by the {self.writer.kind} import writer; "
+                    'set emptied = "keep" or send this mapping with kind = "upload"'
+                )
+                raise ValueError(message)
+        return self
+
 
 def _looks_secret(key: str, value: Any = None, *, storage: bool = False) -> bool:
     """Whether `key` (with `value`) holds a credential rather than says where one is.

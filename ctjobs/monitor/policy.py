@@ -114,7 +114,8 @@ def enforce(changes: Iterable[Change], job: str, how_to_accept: str) -> None:
     kinds = sorted({c.kind for c in frozen})
     settings = " or ".join(f'schema_policy.{k} = "evolve"' for k in kinds)
     message = (
-        f"job {job}: nothing was sent because the schema is frozen and changed: "
+        f"job {job}: stopped before sending anything read with a changed schema "
+        "(the schema is frozen): "
         f"{listed}. To accept it, set {settings} in the job file, or {how_to_accept}"
     )
     raise SchemaFrozenError(message)

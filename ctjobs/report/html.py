@@ -11,6 +11,8 @@ secret variables (`SECRET_VARIABLES`) are scrubbed from the finished page, so a
 passcode that found its way into an error message or a record is not published:
 their values in the environment, and those in the secrets file named by
 ``CTJOBS_SECRETS_FILE`` (read as `ctjobs.credentials.load_credentials` reads it).
+The same values are scrubbed from the run's other files and from what the ledger
+stores about the run (`scrub_summary`, `scrub_frame`, `scrub_data`).
 
 Example:
     >>> write_report(summary, ledger.rejections(run_id), run_dir / "report.html")
@@ -23,7 +25,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from importlib import metadata, resources
 from pathlib import Path
@@ -141,8 +143,83 @@ def scrub_secrets(text: str, environ: Mapping[str, str] | None = None) -> str:
     looked for as the page would show it: HTML-escaped, and JSON-escaped inside a
     record, so quoting cannot hide a secret from the scrub.
     """
-    values = secret_values(environ)
-    return redact(text, (form for value in values for form in _forms(value)))
+    return redact(text, _secret_forms(environ))
+
+
+def scrub_data(value: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """`value` with every secret value scrubbed from each string in it, keys included.
+
+    `value` is JSON-shaped (dicts, lists, strings, numbers); each string is scrubbed
+    before the data is serialised, so no later escaping can hide a secret. Two keys
+    that become one (``"event 'x'"`` and ``"event '***'"``) keep both counts: numbers
+    are added, anything else keeps the first value.
+    """
+    forms = _secret_forms(environ)
+    return _scrub_value(value, forms) if forms else value
+
+
+def scrub_frame(
+    frame: pl.DataFrame, environ: Mapping[str, str] | None = None
+) -> pl.DataFrame:
+    """`frame` with every secret value scrubbed from its string columns.
+
+    Rows are neither added nor dropped: a record that carried a secret keeps its
+    place, showing ``***`` where the value was.
+    """
+    forms = _secret_forms(environ)
+    texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not forms or not texts:
+        return frame
+
+    def scrubbed(name: str) -> pl.Expr:
+        expr = pl.col(name)
+        for form in forms:  # longest first and as ``***``, as `redact` does
+            expr = expr.str.replace_all(form, "***", literal=True)
+        return expr
+
+    return frame.with_columns(scrubbed(name) for name in texts)
+
+
+def scrub_summary(
+    summary: RunSummary, environ: Mapping[str, str] | None = None
+) -> RunSummary:
+    """Scrub every secret value from `summary` in place (see `scrub_data`); return it.
+
+    Counts are kept: only texts change, and reasons that become one are added up.
+    """
+    if not _secret_forms(environ):
+        return summary
+    clean = RunSummary.from_dict(scrub_data(summary.to_dict(), environ))
+    for item in fields(summary):
+        setattr(summary, item.name, getattr(clean, item.name))
+    return summary
+
+
+def _secret_forms(environ: Mapping[str, str] | None) -> list[str]:
+    """Every form of every secret value, longest first."""
+    forms = {form for value in secret_values(environ) for form in _forms(value)}
+    return sorted(forms, key=len, reverse=True)
+
+
+def _scrub_value(value: Any, forms: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, forms)
+    if isinstance(value, Mapping):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            name, clean = _scrub_value(key, forms), _scrub_value(item, forms)
+            if name in out and _is_number(out[name]) and _is_number(clean):
+                out[name] += clean
+            else:
+                out.setdefault(name, clean)
+        return out
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub_value(item, forms) for item in value)
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -328,7 +405,10 @@ def _plain(value: Any) -> str:
 __all__ = [
     "SECRET_VARIABLES",
     "render_report",
+    "scrub_data",
+    "scrub_frame",
     "scrub_secrets",
+    "scrub_summary",
     "secret_values",
     "write_report",
 ]

@@ -8,6 +8,7 @@ rejected with a reason, or pending for a later run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,6 +28,14 @@ class WriteContext:
     run_id: str
     ledger: Ledger | None = None
     dry_run: bool = False
+    #: Called as ``progress(stage, count)`` when records are answered (``sent``)
+    #: or refused (``rejected``); writers that cannot tell as they go leave it be.
+    progress: Callable[[str, int], None] | None = None
+
+    def tick(self, stage: str, count: int) -> None:
+        """Report `count` more records in `stage`, if anyone is listening."""
+        if self.progress is not None and count:
+            self.progress(stage, count)
 
 
 @dataclass

@@ -396,6 +396,8 @@ class _Upload:
         )
         self.tally.accepted += len(answer.accepted)
         self.tally.rejected.append(rejected)
+        self.context.tick("sent", batch.size)
+        self.context.tick("rejected", rejected.height)
         self._exhausted_in_a_row = 0
         logger.info(
             "batch %s: %d records, %d accepted, %d rejected, attempt %d, %.0f ms",

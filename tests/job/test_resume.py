@@ -368,3 +368,70 @@ def test_without_change_only_an_emptied_property_is_sent_again(
     assert ct.run_job(job).total("sent") == 1
     source.write_text("id,City,Tier\nu1,,Gold\n", encoding="utf-8")
     assert ct.run_job(job).total("sent") == 1
+
+
+def _contacts_job(folder: Path, source: Path, *, email: str, owner: str) -> Path:
+    job = folder / "contacts.toml"
+    job.write_text(
+        f'name = "contacts"\n[source]\npaths = ["{source}"]\n[[records]]\n'
+        f'name = "contacts"\nkind = "profile"\nidentity = "id"\n'
+        f'identity_field = "{owner}"\n'
+        f'properties = {{ Email = "{email}", City = "City" }}\n'
+        '[writer]\nkind = "upload"\n',
+        encoding="utf-8",
+    )
+    return job
+
+
+@pytest.mark.parametrize("owner", ["identity", "objectId"])
+def test_replay_rebuilds_profiles_rejected_before_sending(
+    tmp_path: Path, sandbox: SandboxProcess, owner: str
+) -> None:
+    source = tmp_path / "contacts.csv"
+    source.write_text(
+        "id,Email,Fixed,City\n"
+        "u1,u1@example.com,u1@example.com,Pune\n"
+        "u2,not-an-email,u2@example.com,Goa\n"
+        "u3,u3@,u3@example.com,Agra\n",
+        encoding="utf-8",
+    )
+    broken = _contacts_job(tmp_path, source, email="Email", owner=owner)
+    run = ct.run_job(broken)
+    assert (run.total("accepted"), run.total("rejected_preflight")) == (1, 2)
+
+    # Nothing is sent by a dry run, and a code no record has replays nothing.
+    dry = replay(broken, run.run_id, dry_run=True, out=tmp_path / "dry")
+    assert dry.total("built") == 2 and len(sandbox.records()) == 1
+    with pytest.raises(ct.CtjobsError, match="nothing left to replay"):
+        replay(broken, run.run_id, only_code=999)
+
+    fixed = _contacts_job(tmp_path, source, email="Fixed", owner=owner)
+    replayed = replay(fixed, run.run_id)
+    assert (replayed.total("built"), replayed.total("accepted")) == (2, 2)
+    sent = sorted(sandbox.records()[1:], key=lambda r: str(r[owner]))
+    assert [(r[owner], r["profileData"]["Email"]) for r in sent] == [
+        ("u2", "u2@example.com"),
+        ("u3", "u3@example.com"),
+    ]
+    with pytest.raises(ct.CtjobsError, match="nothing left to replay"):
+        replay(fixed, run.run_id)
+
+
+def test_replay_resends_profiles_clevertap_refused_by_person(
+    tmp_path: Path, sandbox: SandboxProcess
+) -> None:
+    source = tmp_path / "contacts.csv"
+    source.write_text("id,Email,Fixed,City\nu1,a@example.com,,Pune\n", encoding="utf-8")
+    job = _contacts_job(tmp_path, source, email="Email", owner="identity")
+    sandbox.configure(error_rate=1.0)
+    job.write_text(job.read_text() + "max_attempts = 1\n", encoding="utf-8")
+    run = ct.run_job(job)
+    assert run.total("pending") == 1 and sandbox.records() == []
+
+    sandbox.configure(error_rate=0.0)
+    replayed = replay(job, run.run_id, only_code=None)
+    assert replayed.total("accepted") == 1
+    [record] = sandbox.records()
+    assert record["identity"] == "u1" and record["profileData"]["City"] == "Pune"
+    with pytest.raises(ct.CtjobsError, match="nothing left to replay"):
+        replay(job, run.run_id)

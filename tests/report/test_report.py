@@ -5,7 +5,12 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import markupsafe
 import polars as pl
@@ -13,6 +18,7 @@ import pytest
 
 import ctjobs as ct
 from ctjobs.credentials import load_credentials
+from ctjobs.job.history import describe_run, history_frame
 from ctjobs.job.summary import MappingCounts, RunSummary
 from ctjobs.report import (
     bar_chart,
@@ -21,6 +27,7 @@ from ctjobs.report import (
     scrub_secrets,
     write_report,
 )
+from ctjobs.report.html import scrub_frame, scrub_summary
 from ctjobs.sandbox import SandboxProcess
 from tests.conftest import SAMPLES
 from tests.job.jobs import events_job
@@ -180,6 +187,149 @@ def test_a_passcode_from_the_secrets_file_is_never_written(
     _assert_no_passcode(files, caplog, FILE_PASSCODE)
 
 
+def _planted(passcode: str = PASSCODE) -> str:
+    """Steps putting `passcode` where a careless run would write it out.
+
+    Every record carries it as a property, and the 'App Launched' rows are renamed
+    after it with a banned character, so they are rejected before sending with a
+    reason that quotes it; the sandbox rejects the 'Plan Renewed' ones, each with
+    its record.
+    """
+    renamed = (
+        f"CASE WHEN eventName = 'App Launched' THEN '{passcode}!' ELSE eventName END"
+    )
+    return (
+        '[[transforms]]\nstep = "with_columns"\n'
+        f'columns = {{ "eventProps.Note" = "\'{passcode}\'", eventName = "{renamed}" }}'
+    )
+
+
+BANNED = "event name '***!' has a banned character"
+
+
+def _assert_scrubbed_not_dropped(
+    files: dict[str, str], summary: dict[str, Any]
+) -> None:
+    """The planted records are all in the files, with ``***`` for the passcode."""
+    rejected = [json.loads(line) for line in files["rejected.jsonl"].splitlines()]
+    launched = _rows_of("App Launched")
+    assert {row["reason"] for row in rejected} >= {BANNED}
+    assert sum(row["reason"] == BANNED for row in rejected) == launched
+    assert all(
+        json.loads(row["record"])["evtData"]["Note"] == "***" for row in rejected
+    )
+    assert summary["rejected_by_reason"][BANNED] == launched
+    totals = summary["totals"]
+    assert len(rejected) == totals["rejected"] + totals["rejected_preflight"]
+    assert sum(summary["rejected_by_reason"].values()) == len(rejected)
+    assert BANNED in html.unescape(files["report.html"])
+
+
+def test_a_passcode_in_the_data_is_never_written_or_shown(
+    tmp_path: Path,
+    ctjobs_home: Path,
+    credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    job = events_job(
+        tmp_path, name="report-planted", where=WHERE, extra_steps=_planted()
+    )
+    with SandboxProcess(
+        account_id=ACCOUNT, passcode=PASSCODE, discarded_events=["Plan Renewed"]
+    ) as sandbox:
+        monkeypatch.setenv("CLEVERTAP_API_URL", sandbox.url)
+        summary = ct.run_job(job)
+        sent = sandbox.records()
+
+    # The data did carry the passcode: the accepted records were sent with it.
+    assert sent and all(record["evtData"]["Note"] == PASSCODE for record in sent)
+    assert summary.total("rejected") == _rows_of("Plan Renewed")
+    files = _run_files(ctjobs_home, summary)
+    _assert_no_passcode(files, caplog)
+    _assert_scrubbed_not_dropped(files, json.loads(files["summary.json"]))
+    assert PASSCODE not in str(summary)  # what `ctjobs run` prints
+    for as_json in (False, True):
+        shown, _ = describe_run(summary.run_id, as_json=as_json)
+        assert PASSCODE not in shown
+        assert "***" in shown
+    assert PASSCODE not in history_frame().write_json()
+
+
+def _ctjobs(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own, with its logs on stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "ctjobs", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=180,
+    )
+
+
+def test_a_cli_run_refused_by_clevertap_leaks_the_passcode_nowhere(
+    tmp_path: Path, ctjobs_home: Path, credentials: None
+) -> None:
+    # The passcode is also in the exports' folder, as in a URL with credentials in
+    # it, and in the job's name; an empty export there gets its path logged.
+    exports = tmp_path / f"exports-{PASSCODE}"
+    exports.mkdir()
+    for sample in (SAMPLES / "events/csv").glob("*.csv.gz"):
+        shutil.copy(sample, exports / sample.name)
+    (exports / "1709251200-1709337600-Empty-20240301-0-0.csv.gz").write_bytes(b"")
+    job = events_job(
+        tmp_path, name=f"planted-{PASSCODE}", where=WHERE, extra_steps=_planted()
+    )
+    text = job.read_text(encoding="utf-8")
+    job.write_text(text.replace(f"{SAMPLES}/events/csv", str(exports)), "utf-8")
+    with SandboxProcess(
+        account_id=ACCOUNT,
+        passcode="another-passcode",
+        discarded_events=["Plan Renewed"],
+    ) as sandbox:
+        os.environ["CLEVERTAP_API_URL"] = sandbox.url  # undone by `ctjobs_home`
+        done = _ctjobs("--verbose", "run", str(job))
+        assert sandbox.stats()["auth_failures"] > 0
+
+    assert done.returncode == 1, done.stderr
+    assert "refused the credentials" in done.stderr
+    assert f"exports-***{os.sep}" in done.stderr  # the empty file's warning
+    (run_dir,) = (ctjobs_home / "runs").iterdir()
+    files = {
+        name: (run_dir / name).read_text(encoding="utf-8")
+        for name in ("report.html", "summary.json", "rejected.jsonl")
+    }
+    summary = json.loads(files["summary.json"])
+    assert summary["status"] == "failed"
+    assert "refused the credentials" in summary["error"]
+    assert summary["job"] == "planted-***"
+    assert all("exports-***" in entry["path"] for entry in summary["files_read"])
+    rejected = [json.loads(line) for line in files["rejected.jsonl"].splitlines()]
+    assert sum(row["reason"] == BANNED for row in rejected) == _rows_of("App Launched")
+    assert all(
+        json.loads(row["record"])["evtData"]["Note"] == "***" for row in rejected
+    )
+    outputs = {
+        "run stdout": done.stdout,
+        "run stderr": done.stderr,
+        **files,
+        **{
+            " ".join(command): _ctjobs(*command).stdout
+            for command in (
+                ("show", run_dir.name),
+                ("show", run_dir.name, "--json"),
+                ("history",),
+                ("history", "--json"),
+            )
+        },
+    }
+    for name, output in outputs.items():
+        assert PASSCODE not in output, name
+    assert "planted-***" in outputs["history"]
+    assert "exports-***" in outputs[f"show {run_dir.name}"]
+
+
 # ------------------------------------------------------------ rendering alone
 
 
@@ -263,6 +413,25 @@ def test_a_secrets_file_passcode_is_scrubbed(
     assert secret not in html.unescape(page)
     assert "refused with passcode ***" in page
     assert scrub_secrets(f"x {secret} y") == "x *** y"
+
+
+def test_scrubbing_keeps_every_count_and_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTJOBS_SFTP_PASSWORD", "s3cret")
+    summary = _summary(
+        rejected_by_reason={"event 's3cret'": 2, "event '***'": 3, "other": 1},
+        files_read=[{"path": "sftp://u:s3cret@host/x.csv", "rows": 1200}],
+    )
+    frame = _rejections((None, "bad 's3cret'", json.dumps({"identity": "s3cret"})))
+
+    assert scrub_summary(summary) is summary
+    shown = scrub_frame(frame)
+
+    assert summary.rejected_by_reason == {"event '***'": 5, "other": 1}
+    assert summary.files_read == [{"path": "sftp://u:***@host/x.csv", "rows": 1200}]
+    assert summary.rows_read == 1200 and summary.total("built") == 1000
+    assert shown.height == frame.height and shown.schema == frame.schema
+    assert shown.row(0, named=True)["reason"] == "bad '***'"
+    assert json.loads(shown.row(0, named=True)["record"]) == {"identity": "***"}
 
 
 def test_an_unreadable_secrets_file_does_not_stop_the_report(
