@@ -8,6 +8,10 @@ metadata server. A job file names only *where* to look, never a secret:
 shared credentials file, for S3) or ``service_account_file = "/etc/ct/sa.json"``
 (``credentials_file`` means the service-account file for GCS).
 
+For GCS, that file, or a service-account file ``GOOGLE_APPLICATION_CREDENTIALS``
+names, becomes gcsfs's ``token``: left to gcsfs's own search, a missing file or a
+project other than the file's would silently read anonymously instead.
+
 Job files may also use Polars' (object_store) spelling of S3 options, such as
 ``aws_endpoint_url`` or ``aws_region``; they are translated here so one set of
 options serves both.
@@ -15,9 +19,12 @@ options serves both.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
+
+from ctjobs.errors import UsageError
 
 S3 = "s3"
 GCS = ("gs", "gcs")
@@ -37,7 +44,13 @@ _S3_ALIASES = {
 }
 _S3_REGION_KEYS = ("aws_region", "region", "region_name")
 _S3_DROPPED = ("aws_allow_http", "allow_http", "max_retries")
-_GCS_KEY_FILES = ("service_account_file", "credentials_file", "service_account_path")
+_GCS_KEY_FILES = (
+    "service_account_file",
+    "credentials_file",
+    "service_account_path",
+    "credentials_path",
+)
+_GCS_ENVIRONMENT_KEY_FILE = "GOOGLE_APPLICATION_CREDENTIALS"
 _S3_KEY_FILES = ("credentials_file", "shared_credentials_file")
 
 
@@ -89,11 +102,15 @@ def _s3_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _gcs_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Translate a key-file path or `anonymous` into gcsfs's `token` argument."""
+    """Translate a key-file path or `anonymous` into gcsfs's `token` argument.
+
+    With neither (nor a `token`), a service-account file named by
+    ``GOOGLE_APPLICATION_CREDENTIALS`` is the token.
+    """
     result: dict[str, Any] = {}
     for key, value in options.items():
         if key in _GCS_KEY_FILES:
-            result["token"] = os.path.expanduser(str(value))
+            result["token"] = _key_file(value, f"storage option `{key}`")
         elif key == "anonymous":
             if value:
                 result["token"] = "anon"
@@ -101,7 +118,45 @@ def _gcs_options(options: dict[str, Any]) -> dict[str, Any]:
             result["endpoint_url"] = value
         else:
             result[key] = value
+    if "token" not in result:
+        named = _environment_service_account()
+        if named is not None:
+            result["token"] = named
     return result
+
+
+def _key_file(value: Any, origin: str) -> str:
+    """The expanded path of a GCS key file, which must exist.
+
+    gcsfs takes a `token` string that is not an existing file for an OAuth access
+    token, and sends it to Google to check: a typo would leave the machine.
+    """
+    path = os.path.expanduser(str(value))
+    if not os.path.isfile(path):
+        message = (
+            f"{origin} names {path}, which is not a file; "
+            "point it at the service-account JSON key file"
+        )
+        raise UsageError(message)
+    return path
+
+
+def _environment_service_account() -> str | None:
+    """The service-account file ``GOOGLE_APPLICATION_CREDENTIALS`` names, if any.
+
+    Other kinds of credential file it may name (a gcloud user login, workload
+    identity federation) are left to google-auth, through gcsfs's default search.
+    """
+    named = os.environ.get(_GCS_ENVIRONMENT_KEY_FILE)
+    if not named:
+        return None
+    path = _key_file(named, _GCS_ENVIRONMENT_KEY_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            kind = json.load(handle).get("type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return path if kind == "service_account" else None
 
 
 # s3fs keyword arguments → Polars (object_store) storage options.
