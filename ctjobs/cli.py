@@ -91,6 +91,8 @@ def _options(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_scrub_log)
     _state["quiet"] = quiet
     # Storage libraries log every file open at DEBUG; ctjobs logs one line per file.
     for noisy in (
@@ -103,6 +105,14 @@ def _options(
         "httpcore",
     ):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+
+
+def _scrub_log(record: logging.LogRecord) -> bool:
+    """Let `record` through with every secret value scrubbed from its message."""
+    from ctjobs.report.html import scrub_secrets
+
+    record.msg, record.args = scrub_secrets(record.getMessage()), None
+    return True
 
 
 def _day(text: str | None, option: str) -> date | None:
@@ -121,7 +131,9 @@ def _fail(error: BaseException, *, as_json: bool = False) -> None:
     if as_json and summary is not None:
         typer.echo(summary.to_json())
     code = error.exit_code if isinstance(error, CtjobsError) else EXIT_FAILED
-    typer.echo(f"ctjobs: error: {error}", err=True)
+    from ctjobs.report.html import scrub_secrets
+
+    typer.echo(f"ctjobs: error: {scrub_secrets(str(error))}", err=True)
     raise typer.Exit(code)
 
 
@@ -218,7 +230,9 @@ def _maybe_sandbox(wanted: bool, *, quiet: bool) -> Iterator[None]:
 @app.command()
 def history(
     job: Annotated[str | None, typer.Argument(help="Only this job's runs.")] = None,
-    as_json: AsJson = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the runs as one JSON array.")
+    ] = False,
 ) -> None:
     """List runs, newest first, with their counts and outcome."""
     from ctjobs.job.history import history_frame
@@ -231,8 +245,9 @@ def history(
         typer.echo("no runs yet")
         return
     for row in frame.iter_rows(named=True):
+        mode = f"{'dry-' if row['dry_run'] else ''}{row['mode']}"
         typer.echo(
-            f"{row['run_id']}  {row['job']:<24} {row['mode']:<8} {row['status']:<10} "
+            f"{row['run_id']}  {row['job']:<24} {mode:<12} {row['status']:<10} "
             f"read {row['rows_read']:>8}  sent {row['sent']:>8}  accepted "
             f"{row['accepted']:>8}  rejected {row['rejected'] + row['rejected_preflight']:>6}  "
             f"pending {row['pending']:>6}"
@@ -248,7 +263,9 @@ def show(
             "--html", help="Print the HTML report's path; fail if it was not written."
         ),
     ] = False,
-    as_json: AsJson = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run's stored summary as JSON.")
+    ] = False,
 ) -> None:
     """One run's summary, rejected records by reason with examples, and files read."""
     from ctjobs.job.history import describe_run

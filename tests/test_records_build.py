@@ -99,11 +99,33 @@ def test_every_record_lands_in_exactly_one_body_of_at_most_1000() -> None:
 
 
 def test_bodies_respect_the_byte_limit() -> None:
+    # 9 records of 100 bytes make a 916-byte body ({"d":[...]} and 8 commas);
+    # a 10th would make it 1017, over the limit.
     sizes = np.array([100] * 50)
     bounds = batch_bounds(sizes, MAX_RECORDS, max_bytes=1_000)
     spans = [end - start for start, end in itertools.pairwise(bounds)]
-    assert sum(spans) == 50
-    assert all(span * 101 + 8 <= 1_000 for span in spans)
+    assert spans == [9, 9, 9, 9, 9, 5]
+    assert batch_bounds(sizes, MAX_RECORDS, max_bytes=916) == bounds
+    assert batch_bounds(sizes, MAX_RECORDS, max_bytes=915)[1] == 8
+
+    n = 50
+    rows = frame(
+        identity=[f"u{i:04d}" for i in range(n)], eventName=["E"] * n, ts=[1] * n
+    )
+    out = ct.encode_records(ct.build_events(rows, identity="identity")).collect()
+    (size,) = out[RECORD_JSON].str.len_bytes().unique().to_list()
+    # As many records as fit: a full body plus one more record is over the limit.
+    per_body = (1_000 - len('{"d":[]}') + 1) // (size + 1)
+    batches = list(cut_batches(out, "event", max_bytes=1_000))
+    expected = [per_body] * (n // per_body) + [n % per_body] * bool(n % per_body)
+    assert [b.size for b in batches] == expected
+    assert 1 < per_body < n
+    for b in batches:
+        body = b.body()
+        assert len(body) <= 1_000
+        assert len(body) == len('{"d":[]}') + b.size * size + b.size - 1
+        assert len(json.loads(body)["d"]) == b.size
+    assert len(batches[0].body()) + 1 + size > 1_000
 
 
 def test_batch_ids_are_stable_for_the_same_input() -> None:

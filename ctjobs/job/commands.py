@@ -70,7 +70,12 @@ def register(app: typer.Typer) -> None:
     def accept_schema_command(
         job: cli.JobPath,
         scope: Annotated[
-            str, typer.Option("--scope", help="source, outgoing or all.")
+            str,
+            typer.Option(
+                "--scope",
+                help="What to accept: the source's schema (source), the outgoing "
+                "records' schema (outgoing), or both (all).",
+            ),
         ] = "all",
     ) -> None:
         """Accept what the job's source and records look like now as their schema.

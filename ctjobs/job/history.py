@@ -10,9 +10,12 @@ import polars as pl
 from ctjobs.errors import UsageError
 from ctjobs.job.ledger import Ledger
 from ctjobs.job.runner import home
-from ctjobs.job.summary import RunSummary
+from ctjobs.job.summary import RunSummary, reason_key
+from ctjobs.report.html import scrub_data, scrub_frame
 
 _COUNTS = ("built", "rejected_preflight", "sent", "accepted", "rejected", "pending")
+# `ctjobs show` prints this many rejected records for each reason.
+EXAMPLES_PER_REASON = 3
 
 
 def _ledger(path: str | Path | None = None) -> Ledger:
@@ -60,23 +63,25 @@ def history_frame(
         "rows_read": pl.Int64,
         **{name: pl.Int64 for name in _COUNTS},
     }
-    return pl.DataFrame(rows, schema=schema)
+    return scrub_frame(pl.DataFrame(rows, schema=schema))
 
 
 def describe_run(
     run_id: str, *, as_json: bool = False, ledger: str | Path | None = None
 ) -> tuple[str, Path]:
-    """One run as text (or JSON) and the path of its HTML report."""
+    """One run as text (or JSON) and the path of its HTML report, secrets scrubbed."""
     store = _ledger(ledger)
     try:
         found = store.run(run_id)
         if found is None:
             raise UsageError(f"no run {run_id!r}; `ctjobs history` lists the runs")
-        rejections = store.rejections(run_id)
+        # The ledger keeps records as they were built, to send them again; what is
+        # shown of them, and of a run stored before summaries were scrubbed, is not.
+        rejections = scrub_frame(store.rejections(run_id))
     finally:
         store.close()
     report = home() / "runs" / run_id / "report.html"
-    summary = found["summary"] or {}
+    summary = scrub_data(found["summary"] or {})
     if as_json:
         return json.dumps(summary, default=str), report
     lines = (
@@ -86,12 +91,38 @@ def describe_run(
     )
     if rejections.height:
         lines.append("  examples of rejected records:")
-        examples = rejections.group_by("code", "reason").head(2)
-        for row in examples.iter_rows(named=True):
+        for row in _examples(rejections).iter_rows(named=True):
+            code = f"[{row['code']}] " if row["code"] is not None else ""
             lines.append(
-                f"    [{row['code']}] {row['reason']} at {row['_source_file']} row "
+                f"    {code}{row['reason']} at {row['_source_file']} row "
                 f"{row['_source_row']}: {str(row['record'])[:160]}"
             )
     for entry in summary.get("files_read", []):
         lines.append(f"  read {entry['rows']:>7} rows  {entry['path']}")
     return "\n".join(lines), report
+
+
+def _examples(rejections: pl.DataFrame) -> pl.DataFrame:
+    """A few rejected records per reason: the most frequent reason first, each
+    reason's first records in source order.
+
+    Reasons are grouped by `reason_key`, as the summary counts them: a reason that
+    quotes a measured value ("is 700 bytes") gives one group, not one per value.
+    """
+    keys = [
+        reason_key(code, reason or "")
+        for code, reason in zip(rejections["code"], rejections["reason"], strict=True)
+    ]
+    keyed = rejections.with_columns(pl.Series("_key", keys, dtype=pl.String))
+    counts = keyed.group_by("_key").len("_count")
+    return (
+        keyed.join(counts, on="_key")
+        .sort(
+            ["_count", "_key", "_source_file", "_source_row"],
+            descending=[True, False, False, False],
+            nulls_last=True,
+            maintain_order=True,
+        )
+        .group_by("_key", maintain_order=True)
+        .head(EXAMPLES_PER_REASON)
+    )

@@ -26,7 +26,7 @@ def sandbox_command(
         typer.Option(
             envvar="CLEVERTAP_PASSCODE",
             show_default=False,
-            help="Passcode the sandbox accepts [default: sandbox-passcode].",
+            help="Passcode the sandbox accepts (default: sandbox-passcode).",
         ),
     ] = "sandbox-passcode",
     latency_ms: Annotated[
@@ -52,7 +52,7 @@ def sandbox_command(
         int | None,
         typer.Option(
             show_default=False,
-            help="Seconds sent as Retry-After on 429 and 503 answers [default: none].",
+            help="Seconds sent as Retry-After on 429 and 503 answers (default: none).",
         ),
     ] = None,
     seed: Annotated[

@@ -43,9 +43,12 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve the intake. Credentials come from CTJOBS_WEBHOOK_SECRET (header
+    """Serve the intake: receive webhook POSTs and land them under --land.
+
+    Credentials come from CTJOBS_WEBHOOK_SECRET (header
     CTJOBS_WEBHOOK_SECRET_HEADER, default X-Webhook-Secret) and/or
-    CTJOBS_WEBHOOK_USER + CTJOBS_WEBHOOK_PASSWORD."""
+    CTJOBS_WEBHOOK_USER + CTJOBS_WEBHOOK_PASSWORD.
+    """
     from ctjobs.webhook.server import configure_logging
     from ctjobs.webhook.server import serve as serve_intake
 

@@ -17,6 +17,12 @@ def make_writer(
 ) -> Writer:
     """The writer for `spec`; a dry run always writes request bodies to files."""
     config = spec.writer
+    if dry_run and out is not None and "://" in str(out):
+        message = (
+            f"--out {out}: a dry run writes to a local folder; give a path, or set "
+            "the files writer's `out` in the job file to write import files to a URL"
+        )
+        raise UsageError(message)
     if dry_run and config.kind in {"sftp", "files"}:
         # A dry run of an import job writes the import files locally, uploads nothing.
         from ctjobs.writers.sftp import make_import_writer

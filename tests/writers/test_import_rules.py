@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,3 +42,11 @@ def test_deletions_of_emptied_properties_are_refused_for_import_files(
 )
 def test_other_pairs_are_accepted(writer: str, emptied: str) -> None:
     assert parse_job(_job(writer, emptied=emptied)).records[0].emptied == emptied
+
+
+def test_a_dry_run_refuses_a_url_for_its_bodies(tmp_path: Path) -> None:
+    from ctjobs import CtjobsError, run_job
+    from tests.conftest import ROOT
+
+    with pytest.raises(CtjobsError, match="a dry run writes to a local folder"):
+        run_job(ROOT / "jobs/sample_round_trip.toml", dry_run=True, out="s3://b/p")
