@@ -409,7 +409,7 @@ class JobSpec(_Model):
         for number, mapping in enumerate(self.records, start=1):
             if mapping.change_only and mapping.emptied == "delete":
                 message = (
-                    f"records {number}: emptied = \"delete\" is sent only by the "
+                    f'records {number}: emptied = "delete" is sent only by the '
                     f"upload writer, not by the {self.writer.kind} import writer; "
                     'set emptied = "keep" or send this mapping with kind = "upload"'
                 )
