@@ -660,8 +660,13 @@ def write_import_csvs(
     )
     # Identities and ts are repeated on each extra row a profile operation takes.
     repeated = {i for i, column in enumerate(columns) if column.property_name is None}
-    for offset, line in enumerate(_lines(_cells(records, kind, columns), repeated)):
-        sink.add(line, offset)
+    offset = 0
+    # Cells are made a chunk of records at a time too: the text of a whole export
+    # never sits in memory beside its records.
+    for chunk in records.iter_slices(_CHUNK_ROWS):
+        for line in _lines(_cells(chunk, kind, columns), repeated):
+            sink.add(line, offset)
+            offset += 1
     files.parts = sink.finish()
     return files
 

@@ -306,6 +306,24 @@ def test_files_writer_round_trips_every_value(tmp_path: Path) -> None:
     ]
 
 
+def test_files_are_the_same_whatever_the_chunk_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded = event_records(40)
+    FileImportWriter(tmp_path / "whole", client_email=EMAIL).write(
+        "event", encoded, context(None)
+    )
+    monkeypatch.setattr("ctjobs.writers.importfiles._CHUNK_ROWS", 3)
+    FileImportWriter(tmp_path / "chunked", client_email=EMAIL).write(
+        "event", encoded, context(None)
+    )
+
+    [whole] = (tmp_path / "whole").glob("*.csv")
+    [chunked] = (tmp_path / "chunked").glob("*.csv")
+    assert whole.name == chunked.name
+    assert whole.read_bytes() == chunked.read_bytes()
+
+
 def test_manifest_declares_each_column(tmp_path: Path) -> None:
     writer = FileImportWriter(tmp_path, client_email=EMAIL, type_case="upper")
 
