@@ -310,18 +310,18 @@ class Ledger:
         """How many of `records` are held in doubt and not yet settled."""
         if records.height == 0:
             return 0
-        keys = records[RECORD_KEY].to_list()
-        found = 0
-        for chunk in _chunks(keys, 500):
-            marks = ",".join("?" * len(chunk))
-            row = self._db.execute(
-                f"SELECT COUNT(DISTINCT record_key) FROM pending WHERE job = ? "
-                f"AND resolved_by IS NULL AND reason LIKE 'in doubt%' "
-                f"AND record_key IN ({marks})",
-                (self.job, *chunk),
-            ).fetchone()
-            found += int(row[0])
-        return found
+        # Held records are few (the batches a killed run left unanswered): read
+        # them once and match in Polars, rather than look each record key up.
+        rows = self._db.execute(
+            "SELECT DISTINCT record_key FROM pending WHERE job = ? "
+            "AND resolved_by IS NULL AND reason LIKE 'in doubt%'",
+            (self.job,),
+        )
+        keys = pl.Series(RECORD_KEY, [r[0] for r in rows], dtype=pl.String)
+        if keys.is_empty():
+            return 0
+        held = records.filter(pl.col(RECORD_KEY).is_in(keys.implode()))
+        return held[RECORD_KEY].n_unique()
 
     def held_runs(self) -> list[str]:
         """Runs whose in-doubt records are still unsettled, oldest first."""
