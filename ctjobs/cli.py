@@ -39,7 +39,10 @@ DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Build and check everything; send nothing.")
 ]
 Out = Annotated[
-    Path | None, typer.Option("--out", help="Folder for the dry run's request bodies.")
+    # Text, not a Path: a Path would fold "s3://b/p" into the local "s3:/b/p"
+    # before the writer could say a dry run takes a local folder.
+    str | None,
+    typer.Option("--out", help="Local folder for the dry run's request bodies."),
 ]
 AsJson = Annotated[
     bool, typer.Option("--json", help="Print the run summary as one JSON object.")

@@ -107,9 +107,13 @@ def read_secrets_file(path: str | Path) -> dict[str, str]:
 
     try:
         return _secrets_from_toml(tomllib.loads(text))
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as error:
+        if path.suffix == ".toml":
+            # TOML's message gives the line and column, never the value.
+            message = f"{path}: not valid TOML ({error}); fix the secrets file"
+            raise UsageError(message) from None
         # Unquoted `KEY=value` lines are not TOML; they are dotenv.
-        return _secrets_from_dotenv(text)
+        return _secrets_from_dotenv(text, path)
 
 
 def _secrets_from_toml(data: Mapping[str, object]) -> dict[str, str]:
@@ -122,15 +126,31 @@ def _secrets_from_toml(data: Mapping[str, object]) -> dict[str, str]:
     return found
 
 
-def _secrets_from_dotenv(text: str) -> dict[str, str]:
+def _secrets_from_dotenv(text: str, path: Path) -> dict[str, str]:
+    """``KEY=value`` lines; a line that is not one is an error, never skipped.
+
+    A skipped or half-read line would send a wrong passcode and earn a 401 that
+    says nothing of the file, so the file is refused instead, by line number
+    (the line itself may hold a secret and is not shown).
+    """
     found: dict[str, str] = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
+        if not line or line.startswith("#"):
             continue
+        if "=" not in line:
+            message = f"{path}: line {number} is not KEY=VALUE; fix the secrets file"
+            raise UsageError(message)
         key, value = line.removeprefix("export ").split("=", 1)
         key, value = key.strip(), value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        quoted = value[:1] in ("'", '"')
+        if quoted and (len(value) < 2 or value[-1] != value[0]):
+            message = (
+                f"{path}: line {number} opens a quote it does not close; "
+                "fix the secrets file"
+            )
+            raise UsageError(message)
+        if quoted:
             value = value[1:-1]
         if key in _VARIABLES:
             found[key] = value

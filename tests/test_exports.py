@@ -180,3 +180,28 @@ def test_csv_number_and_text_across_files_under_the_error_rule(tmp_path: Path) -
     assert str(second) in message
     # A column empty in one file is no conflict: Amount is blank in the second.
     assert "Amount" not in message
+
+
+def test_a_ts_that_is_not_a_time_is_rejected_with_what_was_there(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "times.csv"
+    source.write_text(
+        "profile.identity,ts,eventName\n"
+        "u1,20240301091500,Charged\nu2,yesterday,Charged\n"
+        "u3,,Charged\nu4,20241301091500,Charged\n",
+        encoding="utf-8",
+    )
+    rows = ct.scan_export(str(source), timezone="Asia/Kolkata")
+
+    records = ct.build_events(
+        rows, identity="profile.identity", ts="ts", event_name="eventName"
+    )
+    checked = ct.validate(records)
+
+    assert checked.accepted.get_column("ts").to_list() == [1709264700]
+    assert checked.rejected.select("_source_row", "code", "reason").rows() == [
+        (1, 525, "ts 'yesterday' is not a time"),
+        (2, 525, "ts is missing"),
+        (3, 525, "ts '20241301091500' is not a time"),
+    ]

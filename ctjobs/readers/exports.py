@@ -33,7 +33,7 @@ from polars.datatypes import DataTypeClass
 from ctjobs.errors import SchemaConflictError, SourceError
 from ctjobs.readers.cloud import S3, polars_s3_options
 from ctjobs.readers.storage import SourceFile, list_files, protocol_of, read_bytes
-from ctjobs.records.frame import SOURCE_FILE, SOURCE_ROW
+from ctjobs.records.frame import SOURCE_FILE, SOURCE_ROW, TS_SOURCE
 from ctjobs.timestamps import UTC, to_utc
 
 log = logging.getLogger(__name__)
@@ -615,15 +615,24 @@ def _normalise(
 ) -> pl.LazyFrame:
     """Parse ``ts`` in the source timezone and keep identity-like columns as text."""
     columns = []
+    kept = []
     for column, dtype in schema.items():
         if column == "ts" and column not in overrides:
-            columns.append(to_utc(pl.col("ts"), dtype, timezone).alias("ts"))
+            parsed = to_utc(pl.col("ts"), dtype, timezone)
+            columns.append(parsed.alias("ts"))
+            if dtype == pl.String:
+                # Text that is not a time reads as null; the value is kept beside
+                # it, so the record's rejection says what was there.
+                raw = pl.col("ts").str.strip_chars()
+                unread = pl.when(parsed.is_null() & (raw != "")).then(pl.col("ts"))
+                columns.append(unread.alias(TS_SOURCE))
+                kept.append(TS_SOURCE)
         elif _must_be_text(column) and dtype != pl.String and not dtype.is_nested():
             columns.append(pl.col(column).cast(pl.String))
     if columns:
         lf = lf.with_columns(columns)
     ordered = [c for c in schema if c not in (SOURCE_FILE, SOURCE_ROW)]
-    return lf.select(*ordered, SOURCE_FILE, SOURCE_ROW)
+    return lf.select(*ordered, *kept, SOURCE_FILE, SOURCE_ROW)
 
 
 def _must_be_text(column: str) -> bool:

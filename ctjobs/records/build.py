@@ -151,7 +151,11 @@ def build_records(lf: pl.LazyFrame, mapping: RecordMapping) -> pl.LazyFrame:
         columns.append(issue.alias(IDENTITY_ISSUE))
     if mapping.ts is not None:
         dtype = schema[mapping.ts]
-        columns.append(_ts_source(pl.col(mapping.ts), dtype, ts).alias(TS_SOURCE))
+        given = _ts_source(pl.col(mapping.ts), dtype, ts)
+        if mapping.ts == "ts" and TS_SOURCE in schema:
+            # The reader kept the text of a ts it could not read.
+            given = pl.coalesce(given, pl.col(TS_SOURCE).cast(pl.String))
+        columns.append(given.alias(TS_SOURCE))
         columns.append(epoch_unit(pl.col(mapping.ts), dtype).alias(TS_UNIT))
     if mapping.kind == EVENT:
         columns.append(_event_name(schema, mapping))

@@ -147,7 +147,10 @@ def scrub_secrets(text: str, environ: Mapping[str, str] | None = None) -> str:
 
 
 def scrub_data(value: Any, environ: Mapping[str, str] | None = None) -> Any:
-    """`value` with every secret value scrubbed from each string in it, keys included.
+    """`value` with every secret value scrubbed from each string in it.
+
+    Free-text keys (a reason, a path) are scrubbed too; field names, which are
+    identifiers, are the data's shape and are left as they are.
 
     `value` is JSON-shaped (dicts, lists, strings, numbers); each string is scrubbed
     before the data is serialised, so no later escaping can hide a secret. Two keys
@@ -207,7 +210,11 @@ def _scrub_value(value: Any, forms: list[str]) -> Any:
     if isinstance(value, Mapping):
         out: dict[Any, Any] = {}
         for key, item in value.items():
-            name, clean = _scrub_value(key, forms), _scrub_value(item, forms)
+            # Field names are the data's shape, not its content: only free-text
+            # keys (a reason, a path) can carry a secret, and only they are scrubbed.
+            free = isinstance(key, str) and not key.isidentifier()
+            name = _scrub_value(key, forms) if free else key
+            clean = _scrub_value(item, forms)
             if name in out and _is_number(out[name]) and _is_number(clean):
                 out[name] += clean
             else:

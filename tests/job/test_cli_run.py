@@ -209,3 +209,10 @@ def test_the_sftp_job_sends_the_main_jobs_profiles() -> None:
     assert by_sftp.source == main.source
     assert by_sftp.transforms == main.transforms
     assert by_sftp.records == [r for r in main.records if r.kind == "profile"]
+
+
+def test_a_dry_run_to_a_url_is_refused_and_writes_nothing() -> None:
+    done = ctjobs("run", str(DEFAULT_JOB), "--dry-run", "--out", "s3://bucket/bodies")
+    assert done.returncode == 2
+    assert "a dry run writes to a local folder" in done.stderr
+    assert not (ROOT / "s3:").exists()

@@ -434,6 +434,22 @@ def test_scrubbing_keeps_every_count_and_row(monkeypatch: pytest.MonkeyPatch) ->
     assert json.loads(shown.row(0, named=True)["record"]) == {"identity": "***"}
 
 
+@pytest.mark.parametrize("secret", ["rows", "y", "_in", "dry_run"])
+def test_a_secret_that_is_part_of_a_field_name_leaves_the_summary_whole(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    monkeypatch.setenv("CLEVERTAP_PASSCODE", secret)
+    summary = _summary(rejected_by_reason={f"event '{secret}'": 2})
+    before = summary.to_dict()
+
+    scrub_summary(summary)
+
+    after = summary.to_dict()
+    assert after.keys() == before.keys()
+    assert summary.rows_read == 1200 and summary.total("built") == 1000
+    assert summary.rejected_by_reason == {"event '***'": 2}
+
+
 def test_an_unreadable_secrets_file_does_not_stop_the_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -473,6 +473,30 @@ def test_secrets_files_in_every_accepted_form(tmp_path: Path, text: str) -> None
     assert credentials.passcode.get_secret_value() == "s3cr3t=x"
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "problem"),
+    [
+        ("secrets.toml", 'CLEVERTAP_PASSCODE = "abc\n', "not valid TOML"),
+        ("secrets.env", "CLEVERTAP_PASSCODE='abc\n", "line 1 opens a quote"),
+        (
+            "secrets.env",
+            "CLEVERTAP_ACCOUNT_ID=x\nCLEVERTAP_PASSCODE abc\n",
+            "line 2 is not",
+        ),
+    ],
+    ids=["toml unclosed quote", "dotenv unclosed quote", "dotenv without ="],
+)
+def test_a_broken_secrets_file_is_refused_by_line(
+    tmp_path: Path, name: str, text: str, problem: str
+) -> None:
+    secrets = tmp_path / name
+    secrets.write_text(text)
+
+    with pytest.raises(UsageError, match=problem) as caught:
+        load_credentials(secrets)
+    assert "abc" not in str(caught.value)
+
+
 def test_missing_credentials_name_the_variables() -> None:
     # Missing settings are a usage error (exit 2), unlike refused ones.
     with pytest.raises(UsageError, match="CLEVERTAP_ACCOUNT_ID and CLEVERTAP_PASSCODE"):
