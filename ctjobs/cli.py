@@ -245,7 +245,12 @@ def history(
         typer.echo(frame.write_json())
         return
     if frame.height == 0:
-        typer.echo("no runs yet")
+        others = history_frame(None) if job else frame
+        if job and others.height:
+            names = ", ".join(sorted(set(others["job"].to_list())))
+            typer.echo(f"no runs of job {job!r} yet; jobs with runs: {names}")
+        else:
+            typer.echo("no runs yet")
         return
     for row in frame.iter_rows(named=True):
         mode = f"{'dry-' if row['dry_run'] else ''}{row['mode']}"

@@ -205,3 +205,25 @@ def test_a_ts_that_is_not_a_time_is_rejected_with_what_was_there(
         (2, 525, "ts is missing"),
         (3, 525, "ts '20241301091500' is not a time"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "where", "problem"),
+    [
+        (b"a,b\n1,2\n3,4\n5,6,7\n", "line 4", "more fields"),
+        (b"a,b\n1,2\n1,\xe9t\xe9\n", "line 3", "utf-8"),
+    ],
+    ids=["a row with an extra field", "a byte that is not UTF-8"],
+)
+def test_an_unreadable_csv_names_its_first_bad_line_and_what_to_do(
+    tmp_path: Path, content: bytes, where: str, problem: str
+) -> None:
+    source = tmp_path / "broken.csv"
+    source.write_bytes(content)
+
+    with pytest.raises(SourceError) as caught:
+        ct.read_export(str(source))
+
+    message = str(caught.value)
+    assert message.startswith(f"{source} {where}: cannot be read as csv")
+    assert problem in message.lower() and "re-encode it as UTF-8" in message

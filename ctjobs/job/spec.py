@@ -509,4 +509,11 @@ def load_job(path: str | Path) -> JobSpec:
         raise JobFileError(f"{path}: no such job file") from None
     except tomllib.TOMLDecodeError as error:
         raise JobFileError(f"{path}: not valid TOML ({error})") from None
+    except UnicodeDecodeError as error:
+        message = (
+            f"{path}: not UTF-8 text (byte {error.start}); save the job file as UTF-8"
+        )
+        raise JobFileError(message) from None
+    except OSError as error:
+        raise JobFileError(f"{path}: cannot be read ({error.strerror})") from None
     return parse_job(data, origin=str(path), base_dir=path.parent)

@@ -18,6 +18,7 @@ selected reads as one without loss (a leading zero keeps a column text).
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import os
@@ -232,13 +233,54 @@ def _read_one(
             if str(error).strip()
             else type(error).__name__
         )
-        message = f"{file.path}: cannot be read as {kind} ({first}); check the file"
+        where = _first_bad_line(file, options) if kind == "csv" else ""
+        message = (
+            f"{file.path}{where}: cannot be read as {kind} ({first}); {_remedy(kind)}"
+        )
         raise SourceError(message) from error
     frame = unpack_maps(flatten_structs(frame))
     return frame.with_columns(
         pl.lit(file.path).alias(SOURCE_FILE),
         pl.int_range(pl.len(), dtype=pl.Int64).alias(SOURCE_ROW),
     ).lazy()
+
+
+def _first_bad_line(file: SourceFile, options: Mapping[str, Any] | None) -> str:
+    """`` line N`` of the first line of a refused CSV that is not UTF-8 or has
+    another number of fields than its header; empty when none is found.
+
+    Only for the message of a file that already failed, so it may read it again.
+    """
+    try:
+        data = read_bytes(file.path, options)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return f" line {line}"
+    except SourceError:
+        return ""
+    rows = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    try:
+        width = len(next(rows))
+        for row in rows:
+            if row and len(row) != width:
+                return f" line {rows.line_num}"
+    except (StopIteration, csv.Error):
+        return ""
+    return ""
+
+
+def _remedy(kind: ExportFormat) -> str:
+    """What to do about an export file its format's reader refused."""
+    if kind == "csv":
+        return (
+            "exports are UTF-8 CSV with one header row and the same number of "
+            "fields on every line; re-export the file, re-encode it as UTF-8, or "
+            "move it out of the source's paths"
+        )
+    if kind == "parquet":
+        return "the file is not complete Parquet; re-export it or move it aside"
+    return "each line must be one JSON object; re-export the file or move it aside"
 
 
 def _scan_flat_parquet(

@@ -173,7 +173,11 @@ def _ts(schema: pl.Schema, mapping: RecordMapping) -> pl.Expr:
     if mapping.ts is None:
         return pl.lit(None, dtype=pl.Int64).alias("ts")
     if mapping.ts not in schema:
-        message = f"records {mapping.name or mapping.kind}: no ts column {mapping.ts!r}"
+        available = ", ".join(c for c in schema.names() if not c.startswith("_"))
+        message = (
+            f"records {mapping.name or mapping.kind}: ts column {mapping.ts!r} not "
+            f"found; available: {available}"
+        )
         raise UsageError(message)
     dtype = schema[mapping.ts]
     return to_epoch_seconds(pl.col(mapping.ts), dtype, mapping.timezone).alias("ts")

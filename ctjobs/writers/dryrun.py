@@ -38,12 +38,14 @@ class DryRunWriter:
     ) -> WriteResult:
         """Write the bodies for `encoded`; every record counts as written, none as sent."""
         folder = self.out / f"{kind}s"
+        if not self._counters:
+            # Bodies from an earlier dry run into the same folder, of any kind,
+            # would read as this run's: it holds exactly what this run would send.
+            for kinds in ("events", "profiles"):
+                for stale in (self.out / kinds).glob("body-*.json"):
+                    stale.unlink()
         folder.mkdir(parents=True, exist_ok=True)
-        if kind not in self._counters:
-            # Bodies from an earlier dry run into the same folder would read as this
-            # run's; the folder holds exactly what this run would send.
-            for stale in folder.glob("body-*.json"):
-                stale.unlink()
+        self._counters.setdefault(kind, 0)
         result = WriteResult()
         for batch in cut_batches(
             encoded, kind, max_records=self.max_records, max_bytes=self.max_bytes

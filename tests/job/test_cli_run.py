@@ -216,3 +216,36 @@ def test_a_dry_run_to_a_url_is_refused_and_writes_nothing() -> None:
     assert done.returncode == 2
     assert "a dry run writes to a local folder" in done.stderr
     assert not (ROOT / "s3:").exists()
+
+
+def test_a_job_file_that_is_not_utf8_is_a_job_file_error(tmp_path: Path) -> None:
+    job = tmp_path / "latin1.toml"
+    job.write_bytes(b'name = "caf\xe9"\n')
+    done = ctjobs("run", str(job), "--dry-run")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"ctjobs: error: {job}: not UTF-8 text (byte 11); save the job file as UTF-8"
+    )
+
+
+def test_a_dry_run_into_a_used_folder_leaves_only_its_own_bodies(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "bodies"
+    both = ct.run_job(DEFAULT_JOB, dry_run=True, out=out)
+    assert {Path(p).parent.name for p in both.outputs} == {"events", "profiles"}
+    events_only = tmp_path / "events-only.toml"
+    events_only.write_text(
+        DEFAULT_JOB.read_text(encoding="utf-8")
+        .split("[[records]]", 1)[0]
+        .replace("../data", str(ROOT / "data"))
+        + '[[records]]\nkind = "event"\nidentity = "profile.identity"\nts = "ts"\n'
+        'event_name = "eventName"\n[writer]\nkind = "dry-run"\n',
+        encoding="utf-8",
+    )
+
+    again = ct.run_job(events_only, dry_run=True, out=out)
+
+    written = sorted(str(p) for p in out.rglob("body-*.json"))
+    assert written == sorted(again.outputs)
+    assert not list((out / "profiles").glob("*.json"))

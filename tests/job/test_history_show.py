@@ -114,7 +114,9 @@ def test_history_lists_every_run_newest_first_with_counts_and_outcome(
         listed[0]["rejected_preflight"]
         == runs["rejected"]["totals"]["rejected_preflight"]
     )
-    assert ctjobs("history", "another-job").strip() == "no runs yet"
+    assert ctjobs("history", "another-job").strip() == (
+        "no runs of job 'another-job' yet; jobs with runs: shop"
+    )
 
 
 def test_show_prints_counts_reasons_with_a_few_examples_schema_and_files(
