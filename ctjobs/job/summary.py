@@ -174,7 +174,11 @@ class RunSummary:
         for reason, count in self.dropped_values.items():
             out.append(f"  dropped  {count:>6}  values: {reason}")
         for change in self.schema_changes:
-            out.append(f"  schema {change.get('kind')}: {change.get('message')}")
+            # Where BigQuery ran the steps travels with the source's notes.
+            if change.get("kind") == "pushdown":
+                out.append(f"  where steps ran: {change.get('message')}")
+            else:
+                out.append(f"  schema {change.get('kind')}: {change.get('message')}")
         if self.bodies:
             out.append(f"  request bodies written: {self.bodies}")
         elif self.files_written:

@@ -235,6 +235,7 @@ def test_the_runner_reads_a_bigquery_source(
 
     assert summary.rows_read == 2
     assert any(c["kind"] == "pushdown" for c in summary.schema_changes)
+    assert "  where steps ran: steps 1 (filter) ran in BigQuery" in summary.lines()
 
 
 def test_a_backfill_queries_day_by_day_whatever_the_watermark(
