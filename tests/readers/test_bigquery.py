@@ -14,6 +14,8 @@ from ctjobs.job.spec import parse_job
 from ctjobs.job.summary import RunSummary
 from ctjobs.readers.bigquery import open_bigquery, read_bigquery, scan_bigquery
 from ctjobs.readers.source import commit_watermark, read_source, steps_after_source
+from ctjobs.records.build import build_events
+from ctjobs.records.validate import validate
 
 from .conftest import PROJECT, BigQueryEmulator
 
@@ -108,6 +110,13 @@ def test_query_through_the_storage_read_api(
     assert frame["ts"][2] == SENTINEL
     assert frame["_source_file"].unique().to_list() == ["bigquery:query"]
     assert frame["_source_row"].to_list() == [0, 1, 2]
+
+    # The sentinel keeps its value into the record and is refused there, by name.
+    records = build_events(frame, identity="identity", ts="ts", event_name_value="X")
+    refused = validate(records).rejected.filter(pl.col("_source_row") == 2)
+    assert refused.select("code", "reason").rows() == [
+        (525, "ts 253402300799 is a year-9999 placeholder")
+    ]
 
 
 def test_table_over_rest_gives_json_as_text(
