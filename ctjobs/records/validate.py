@@ -1156,22 +1156,49 @@ def _undecodable_reasons(column: str, schema: pl.Schema) -> list[_Check]:
     return reasons
 
 
-def _undecodable(value: pl.Expr, dtype: DType) -> pl.Expr | None:
-    """True where `value` holds non-UTF-8 bytes (None: it holds no Binary)."""
-    if dtype == pl.Binary:
-        return ~is_utf8(value).fill_null(True)
+def _nested_fold(
+    value: pl.Expr,
+    dtype: DType,
+    leaf: Callable[[pl.Expr, DType], pl.Expr | None],
+    across: Callable[[list[pl.Expr]], pl.Expr],
+    within: Callable[[pl.Expr], pl.Expr],
+) -> pl.Expr | None:
+    """`leaf` of every value inside `value`, however deep, folded into one.
+
+    `leaf` gives an expression for a value that is not nested (None where it has
+    nothing to say); a struct's fields are combined with `across` and a list's
+    items with `within`. None when nothing inside `value` has a `leaf`.
+    """
     if isinstance(dtype, pl.Struct):
         parts = [
-            _undecodable(value.struct.field(f.name), f.dtype) for f in dtype.fields
+            _nested_fold(value.struct.field(f.name), f.dtype, leaf, across, within)
+            for f in dtype.fields
         ]
         found = [p for p in parts if p is not None]
-        return pl.any_horizontal(found) if found else None
+        return across(found) if found else None
     if isinstance(dtype, pl.List | pl.Array):
-        inner = _undecodable(pl.element(), dtype.inner)
+        inner = _nested_fold(pl.element(), dtype.inner, leaf, across, within)
         if inner is None:
             return None
-        return value.cast(pl.List(dtype.inner)).list.eval(inner).list.any()
-    return None
+        return within(value.cast(pl.List(dtype.inner)).list.eval(inner))
+    return leaf(value, dtype)
+
+
+def _undecodable(value: pl.Expr, dtype: DType) -> pl.Expr | None:
+    """True where `value` holds non-UTF-8 bytes (None: it holds no Binary)."""
+
+    def leaf(item: pl.Expr, kind: DType) -> pl.Expr | None:
+        return ~is_utf8(item).fill_null(True) if kind == pl.Binary else None
+
+    return _nested_fold(value, dtype, leaf, pl.any_horizontal, _list_any)
+
+
+def _list_any(items: pl.Expr) -> pl.Expr:
+    return items.list.any()
+
+
+def _list_max(items: pl.Expr) -> pl.Expr:
+    return items.list.max()
 
 
 def _value_reasons(
@@ -1210,36 +1237,22 @@ def _value_reasons(
 
 def _bad_date(value: pl.Expr, dtype: DType) -> pl.Expr | None:
     """True where a string anywhere in `value` starts ``$D_`` but is no date."""
-    if dtype == pl.String:
-        return value.str.starts_with(DATE_PREFIX) & ~value.str.contains(_EPOCH_DATE)
-    if isinstance(dtype, pl.Struct):
-        parts = [_bad_date(value.struct.field(f.name), f.dtype) for f in dtype.fields]
-        found = [p for p in parts if p is not None]
-        return pl.any_horizontal(found) if found else None
-    if isinstance(dtype, pl.List | pl.Array):
-        inner = _bad_date(pl.element(), dtype.inner)
-        if inner is None:
+
+    def leaf(item: pl.Expr, kind: DType) -> pl.Expr | None:
+        if kind != pl.String:
             return None
-        return value.cast(pl.List(dtype.inner)).list.eval(inner).list.any()
-    return None
+        return item.str.starts_with(DATE_PREFIX) & ~item.str.contains(_EPOCH_DATE)
+
+    return _nested_fold(value, dtype, leaf, pl.any_horizontal, _list_any)
 
 
 def _longest_string(value: pl.Expr, dtype: DType) -> pl.Expr | None:
     """The byte length of the longest string anywhere in `value` (None: no strings)."""
-    if dtype == pl.String:
-        return value.str.len_bytes()
-    if isinstance(dtype, pl.Struct):
-        parts = [
-            _longest_string(value.struct.field(f.name), f.dtype) for f in dtype.fields
-        ]
-        found = [p for p in parts if p is not None]
-        return pl.max_horizontal(found) if found else None
-    if isinstance(dtype, pl.List | pl.Array):
-        inner = _longest_string(pl.element(), dtype.inner)
-        if inner is None:
-            return None
-        return value.cast(pl.List(dtype.inner)).list.eval(inner).list.max()
-    return None
+
+    def leaf(item: pl.Expr, kind: DType) -> pl.Expr | None:
+        return item.str.len_bytes() if kind == pl.String else None
+
+    return _nested_fold(value, dtype, leaf, pl.max_horizontal, _list_max)
 
 
 def _count_rule(

@@ -54,20 +54,6 @@ def test_event_time_in_utc_and_missing_time_rejected() -> None:
     ]
 
 
-def test_packed_time_in_the_source_timezone() -> None:
-    rows = _rows(user=["u-001"], ts=[20240301091500])
-
-    records = build_events(
-        rows,
-        identity="user",
-        ts="ts",
-        event_name_value="Plan Renewed",
-        timezone="Asia/Kolkata",
-    )
-
-    assert _check(records).accepted.get_column("ts").to_list() == [1709264700]
-
-
 KOLKATA = ZoneInfo("Asia/Kolkata")
 NEW_YORK = ZoneInfo("America/New_York")
 # 2024-03-01 09:15:00 in Kolkata, 03:45:00 UTC, written every way a source may.
