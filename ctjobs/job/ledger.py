@@ -88,6 +88,17 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
+_RUN_COLUMNS = (
+    "run_id",
+    "job",
+    "mode",
+    "started_at",
+    "finished_at",
+    "status",
+    "summary",
+)
+
+
 class Ledger:
     """One job's view of the shared ledger file."""
 
@@ -150,7 +161,7 @@ class Ledger:
 
     def runs(self, job: str | None = None) -> pl.DataFrame:
         """Every run (of `job`, if given), newest first."""
-        query = "SELECT run_id, job, mode, started_at, finished_at, status, summary FROM runs"
+        query = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
         params: tuple[str, ...] = ()
         if job:
             query += " WHERE job = ?"
@@ -158,15 +169,7 @@ class Ledger:
         rows = self._db.execute(query + " ORDER BY started_at DESC, rowid DESC", params)
         return pl.DataFrame(
             rows.fetchall(),
-            schema=[
-                "run_id",
-                "job",
-                "mode",
-                "started_at",
-                "finished_at",
-                "status",
-                "summary",
-            ],
+            schema=dict.fromkeys(_RUN_COLUMNS, pl.String),
             orient="row",
         )
 
@@ -390,15 +393,17 @@ class Ledger:
             "FROM pending WHERE run_id = ?",
             (run_id,),
         ).fetchall()
-        schema = [
-            RECORD_KEY,
-            SOURCE_FILE,
-            SOURCE_ROW,
-            "type",
-            "record",
-            "reason",
-            "resolved_by",
-        ]
+        # Typed, not inferred: a column null in the first rows (resolved_by) would
+        # otherwise be guessed as Null and refuse a later value.
+        schema = {
+            RECORD_KEY: pl.String,
+            SOURCE_FILE: pl.String,
+            SOURCE_ROW: pl.Int64,
+            "type": pl.String,
+            "record": pl.String,
+            "reason": pl.String,
+            "resolved_by": pl.String,
+        }
         return pl.DataFrame(rows, schema=schema, orient="row")
 
     def resolve(

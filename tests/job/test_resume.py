@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -47,27 +47,12 @@ def expected_records(job: Path, out: Path) -> list[dict[str, object]]:
     ]
 
 
-def test_backfill_killed_on_day_four_resumes_with_each_record_once(
-    tmp_path: Path, sandbox: SandboxProcess, ctjobs_home: Path
+def _kill_when_stored(
+    command: list[str], sandbox: SandboxProcess, past: int, total: int
 ) -> None:
-    job = events_job(tmp_path, max_records=50, concurrency=2)
-    expected = expected_records(job, tmp_path / "dry")
-    first_three = ct.run_job(job, dry_run=True, out=tmp_path / "dry3", date_to=_day(3))
-    before_day_four = first_three.total("written")
-    sandbox.configure(latency_ms=60)
-    command = [
-        sys.executable,
-        "-m",
-        "ctjobs",
-        "backfill",
-        str(job),
-        "--from",
-        "2024-03-01",
-        "--to",
-        "2024-03-07",
-    ]
+    """Run ctjobs `command` and SIGKILL it once the sandbox holds over `past`."""
     process = subprocess.Popen(
-        command,
+        [sys.executable, "-m", "ctjobs", *command],
         cwd=ROOT,
         env=os.environ.copy(),
         stdout=subprocess.DEVNULL,
@@ -75,37 +60,40 @@ def test_backfill_killed_on_day_four_resumes_with_each_record_once(
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        stored = sandbox.stats()["records_accepted"]
-        if stored > before_day_four + 100:
+        if sandbox.stats()["records_accepted"] > past:
             break
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = sandbox.stats()["records_accepted"]
-    assert before_day_four < killed_at < len(expected), (
-        "the kill must land during day 4"
-    )
+    assert past < killed_at < total, "the kill must land mid-run"
 
-    sandbox.configure(latency_ms=0)
-    resumed = ct.run_job(job, mode="backfill", date_from=_day(1), date_to=_day(7))
-    assert resumed.partitions_skipped == ["2024-03-01", "2024-03-02", "2024-03-03"]
-    assert resumed.total("skipped_sent") > 0
 
-    # Batches the killed run sent without seeing an answer are held, not re-sent:
-    # pending with their reason, so the run says it is not complete.
+def _each_record_once_after(
+    resumed: ct.RunSummary,
+    again: Callable[[], ct.RunSummary],
+    job: Path,
+    sandbox: SandboxProcess,
+    expected: list[dict[str, object]],
+    ledger_path: Path,
+) -> None:
+    """After a resume: nothing twice, nothing lost, held batches settled by hand.
+
+    Batches the killed run sent without seeing an answer are held, not re-sent:
+    pending with their reason, so the run says it is not complete. A person
+    settles each after looking at CleverTap (`again` reruns the job meanwhile).
+    """
     held = resumed.total("in_doubt")
-    assert held <= 2 * 50
     assert resumed.status == ("incomplete" if held else "done")
-    ledger = Ledger(ctjobs_home / "ledger.sqlite", "events")
+    ledger = Ledger(ledger_path, job.stem)
     pending = ledger.pending(resumed.run_id)
     ledger.close()
     assert pending.height == held
     assert pending["reason"].str.starts_with("in doubt").all()
 
-    # Nothing twice, nothing lost: the sandbox holds no record twice, and every
-    # record is stored there or held for a person to settle (a held batch may or
-    # may not have reached the server before the kill).
+    # Every record is stored once or held (a held batch may or may not have
+    # reached the server before the kill).
     time.sleep(0.2)  # let requests the dead client left on the server finish
     stored = canonical(sandbox.records())
     held_records = canonical([json.loads(r) for r in pending["record"]])
@@ -121,10 +109,9 @@ def test_backfill_killed_on_day_four_resumes_with_each_record_once(
         return
 
     # Held records stay pending on every run until they are settled.
-    again = ct.run_job(job, mode="backfill", date_from=_day(1), date_to=_day(7))
-    assert again.total("pending") == held and again.exit_code == 1
-    # Settle each held batch as a person would after looking at CleverTap: a batch
-    # found there is confirmed, a batch missing is sent as it was.
+    rerun = again()
+    assert rerun.total("pending") == held and rerun.exit_code == 1
+    # A batch found on CleverTap is confirmed; a batch missing is sent as it was.
     batches = pending["reason"].str.extract(r"batch (\w+) ").unique().to_list()
     for batch in batches:
         rows = pending.filter(pl.col("reason").str.contains(f"batch {batch} "))
@@ -135,9 +122,55 @@ def test_backfill_killed_on_day_four_resumes_with_each_record_once(
             assert not (records & stored), "a batch lands whole or not at all"
             sent = replay(job, resumed.run_id, as_sent=True, batch=batch)
             assert sent.total("accepted") == rows.height
-    settled = ct.run_job(job, mode="backfill", date_from=_day(1), date_to=_day(7))
+    settled = again()
     assert settled.status == "done" and settled.total("pending") == 0
     assert canonical(sandbox.records()) == wanted
+
+
+def test_backfill_killed_on_day_four_resumes_with_each_record_once(
+    tmp_path: Path, sandbox: SandboxProcess, ctjobs_home: Path
+) -> None:
+    job = events_job(tmp_path, max_records=50, concurrency=2)
+    expected = expected_records(job, tmp_path / "dry")
+    first_three = ct.run_job(job, dry_run=True, out=tmp_path / "dry3", date_to=_day(3))
+    before_day_four = first_three.total("written")
+    sandbox.configure(latency_ms=60)
+    command = ["backfill", str(job), "--from", "2024-03-01", "--to", "2024-03-07"]
+
+    _kill_when_stored(command, sandbox, before_day_four + 100, len(expected))
+    sandbox.configure(latency_ms=0)
+
+    def backfill() -> ct.RunSummary:
+        return ct.run_job(job, mode="backfill", date_from=_day(1), date_to=_day(7))
+
+    resumed = backfill()
+    assert resumed.partitions_skipped == ["2024-03-01", "2024-03-02", "2024-03-03"]
+    assert resumed.total("skipped_sent") > 0
+    assert resumed.total("in_doubt") <= 2 * 50
+    _each_record_once_after(
+        resumed, backfill, job, sandbox, expected, ctjobs_home / "ledger.sqlite"
+    )
+
+
+def test_a_run_killed_mid_send_and_run_again_stores_each_record_once(
+    tmp_path: Path, sandbox: SandboxProcess, ctjobs_home: Path
+) -> None:
+    job = events_job(tmp_path, name="killed-run", max_records=50, concurrency=3)
+    expected = expected_records(job, tmp_path / "dry")
+    sandbox.configure(latency_ms=40)
+
+    _kill_when_stored(["run", str(job)], sandbox, len(expected) // 3, len(expected))
+    sandbox.configure(latency_ms=0)
+
+    def run() -> ct.RunSummary:
+        return ct.run_job(job)
+
+    resumed = run()
+    assert resumed.total("skipped_sent") >= len(expected) // 3
+    assert resumed.total("in_doubt") <= 3 * 50
+    _each_record_once_after(
+        resumed, run, job, sandbox, expected, ctjobs_home / "ledger.sqlite"
+    )
 
 
 def test_a_rerun_sends_nothing_twice(tmp_path: Path, sandbox: SandboxProcess) -> None:
