@@ -68,9 +68,10 @@ def test_batch_by_batch_ticks_are_thinned_to_a_line_now_and_then() -> None:
     lines = [line.split(": ", 2)[2] for line in stream.getvalue().splitlines()]
     assert lines == [
         "records sent 1,000 of 5,000 (20%)",
+        "records sent 4,000 of 5,000 (80%)",  # held back, written before the next
         "records rejected 3",
-        "records sent 5,000 of 5,000 (100%)",
         "records rejected 5",
+        "records sent 5,000 of 5,000 (100%)",
     ]
 
 

@@ -136,6 +136,14 @@ class PlainLines(_Counts):
             self._show(stage)
 
     def _show(self, stage: str) -> None:
+        # A count held back in another stage is written first, so the lines keep
+        # the order in which things happened.
+        for other, (text, _) in list(self._shown.items()):
+            if other != stage and text != self.shown(other):
+                self._write(other)
+        self._write(stage)
+
+    def _write(self, stage: str) -> None:
         text = self.shown(stage)
         self._shown[stage] = (text, time.monotonic())
         self.line(text)
@@ -164,7 +172,7 @@ class PlainLines(_Counts):
             self._heartbeat.join()
         for stage in list(self.counts):
             if stage in self._shown and self._shown[stage][0] != self.shown(stage):
-                self._show(stage)
+                self._write(stage)
 
     def _beat(self) -> None:
         while not self._stop.wait(self._next_beat()):

@@ -440,7 +440,8 @@ class Runner:
             )
         self._reject(checked.rejected, "preflight", context, summary)
         counts.rejected_preflight += checked.rejected.height
-        self.progress("rejected", checked.rejected.height)
+        if checked.rejected.height:
+            self.progress("rejected", checked.rejected.height)
         encoded = encode_records(checked.accepted).collect(engine="streaming")
         if record_spec.kind == PROFILE:
             built_keys = encoded[RECORD_KEY]
