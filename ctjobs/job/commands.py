@@ -107,7 +107,8 @@ def register(app: typer.Typer) -> None:
             typer.Option("--only-code", help="Only records rejected with this code."),
         ] = None,
         limit: Annotated[
-            int | None, typer.Option("--limit", help="At most this many records.")
+            int | None,
+            typer.Option("--limit", min=1, help="At most this many records."),
         ] = None,
         as_sent: Annotated[
             bool,

@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS profile_state (
     job TEXT NOT NULL, identity TEXT NOT NULL, digest TEXT NOT NULL,
     run_id TEXT NOT NULL, PRIMARY KEY (job, identity)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS profile_days (
+    job TEXT NOT NULL, owner TEXT NOT NULL, day TEXT NOT NULL,
+    PRIMARY KEY (job, owner)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS profile_values (
     job TEXT NOT NULL, owner TEXT NOT NULL, signature TEXT NOT NULL,
     properties TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (job, owner)
@@ -479,6 +483,27 @@ class Ledger:
                     (self.scope, identity, digest, run_id)
                     for identity, digest in digests
                 ],
+            )
+
+    def profile_days(self, owners: Sequence[str]) -> dict[str, str]:
+        """Person → the day of the data their last acknowledged profile came from."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(owners), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT owner, day FROM profile_days WHERE job = ? "
+                f"AND owner IN ({marks})",
+                (self.scope, *chunk),
+            )
+            found.update(dict(rows.fetchall()))
+        return found
+
+    def save_profile_days(self, owners: Iterable[str], day: str) -> None:
+        """Remember that the profiles of `owners` now acknowledged are of `day`."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO profile_days VALUES (?, ?, ?)",
+                [(self.scope, owner, day) for owner in owners],
             )
 
     def profile_values(self, owners: Sequence[str]) -> dict[str, tuple[str, str]]:

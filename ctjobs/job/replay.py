@@ -51,6 +51,8 @@ def replay_target(
     """What to replay from `run_id`: its unresolved rejections and pending records."""
     if ledger.run(run_id) is None:
         raise UsageError(f"no run {run_id!r}; `ctjobs history` lists the runs")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit {limit}: replay at least one record")
     tables = _unresolved(ledger, run_id, only_code, batch)
     files: set[str] = set()
     record_keys: set[str] = set()

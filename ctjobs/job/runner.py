@@ -41,6 +41,8 @@ from ctjobs.writers.factory import destination_of
 log = logging.getLogger(__name__)
 # Columns added to encoded profiles: whom each is about, and a digest of its values.
 _PROFILE_OWNER = "__owner"
+#: The day recorded for profiles sent from undated data, later than any day.
+_PRESENT = "9999-12-31"
 _PROFILE_DIGEST = "__digest"
 
 Progress = Callable[[str, int], None]
@@ -110,6 +112,8 @@ class Runner:
         self.progress = progress or (lambda stage, n: None)
         self.options = RunOptions()
         self._to_send = 0
+        # The day of the partition being processed, when it is one (a backfill).
+        self._day: str | None = None
         self._day_pending: dict[str, int] = {}
         # Lookup tables read once a run, so every partition joins the same table.
         self._lookups: dict[str, pl.DataFrame] = {}
@@ -145,8 +149,11 @@ class Runner:
         for label, files in partitions:
             before = _snapshot_counts(summary)
             day = _query_day(label) if self.spec.source.kind == "bigquery" else None
+            dated = _query_day(label.split(" (file", 1)[0])
+            self._day = dated.isoformat() if dated else None
             self._run_partition(files, writer, context, summary, day=day)
             self._partition_done(label, summary, context, before)
+        self._day = None
 
     def _execute(
         self,
@@ -175,6 +182,8 @@ class Runner:
             context = WriteContext(self.spec.name, run_id, self.ledger, dry_run)
             work(writer, context, summary)
             summary.status = "incomplete" if summary.total("pending") else "done"
+            if summary.total("in_doubt") and not dry_run:
+                summary.held_by = self.ledger.held_runs()
             if options.replay is not None and not dry_run:
                 self._resolve_replayed(options.replay, summary, context)
         except CtjobsError as error:
@@ -501,7 +510,7 @@ class Runner:
         encoded = self._settle_in_doubt(encoded, context, counts)
         todo = self.ledger.unacked(encoded)
         if record_spec.kind == PROFILE:
-            todo = self._changed_since_sent(encoded, todo)
+            todo = self._not_superseded(self._changed_since_sent(encoded, todo))
         held = self.ledger.held(
             encoded.filter(~pl.col(RECORD_KEY).is_in(todo[RECORD_KEY].implode()))
         )
@@ -551,6 +560,22 @@ class Runner:
         last = self._last_sent(done)
         stale = done.filter(last.is_not_null() & last.ne(done[_PROFILE_DIGEST]))
         return pl.concat([todo, stale]) if stale.height else todo
+
+    def _not_superseded(self, todo: pl.DataFrame) -> pl.DataFrame:
+        """`todo` less the profiles of a day older than what their person last got.
+
+        A backfill that goes back over a day (to finish it after a kill, say) must
+        not send that day's profile values over the newer ones later days sent.
+        """
+        if self._day is None or todo.height == 0:
+            return todo
+        days = self.ledger.profile_days(todo[_PROFILE_OWNER].unique().to_list())
+        if not days:
+            return todo
+        last = todo[_PROFILE_OWNER].replace_strict(
+            days, default=None, return_dtype=pl.String
+        )
+        return todo.filter(last.is_null() | (last <= self._day))
 
     def _settle_in_doubt(
         self, encoded: pl.DataFrame, context: WriteContext, counts: Any
@@ -650,6 +675,10 @@ class Runner:
             )
         pairs = done.select(_PROFILE_OWNER, _PROFILE_DIGEST).rows()
         self.ledger.save_profile_digests(context.run_id, pairs)
+        # A run over undated data (a scheduled run) sends the present: no later
+        # backfill of a past day goes over it.
+        day = self._day or _PRESENT
+        self.ledger.save_profile_days(done[_PROFILE_OWNER].to_list(), day)
         if record_spec.change_only and done.height:
             held = profiles.after_sending(
                 done,

@@ -68,6 +68,8 @@ class RunSummary:
     files_changed: list[str] = field(default_factory=list)
     partitions_done: list[str] = field(default_factory=list)
     partitions_skipped: list[str] = field(default_factory=list)
+    #: Runs that hold records in doubt, still to be settled by a person.
+    held_by: list[str] = field(default_factory=list)
     replayed: dict[str, int] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
     files_written: list[dict[str, Any]] = field(default_factory=list)
@@ -192,6 +194,13 @@ class RunSummary:
                 self.outputs if len(self.outputs) <= 3 else [*self.outputs[:3], "..."]
             )
             out.append(f"  outputs: {', '.join(shown)}")
+        for run in self.held_by:
+            out.append(
+                f"  in doubt: run {run} holds records a killed run sent without an "
+                f"answer; `ctjobs show {run}` lists each batch, and `ctjobs replay "
+                f"{run} --job JOB --batch B` with --as-sent (missing on CleverTap) or "
+                "--confirm-landed (there) settles it"
+            )
         if self.run_dir:
             out.append(f"  details: {self.run_dir}")
         if self.error:

@@ -105,12 +105,16 @@ def _each_record_once_after(
         (stored & held_records).values()
     )
     if not held:
-        assert stored == wanted
+        assert stored == wanted and resumed.held_by == []
         return
+    # The summary names the run holding them and how to settle them.
+    assert resumed.held_by == [resumed.run_id]
+    assert any(f"`ctjobs show {resumed.run_id}`" in line for line in resumed.lines())
 
     # Held records stay pending on every run until they are settled.
     rerun = again()
     assert rerun.total("pending") == held and rerun.exit_code == 1
+    assert rerun.held_by == [resumed.run_id]
     # A batch found on CleverTap is confirmed; a batch missing is sent as it was.
     batches = pending["reason"].str.extract(r"batch (\w+) ").unique().to_list()
     for batch in batches:
@@ -468,3 +472,42 @@ def test_replay_resends_profiles_clevertap_refused_by_person(
     assert record["identity"] == "u1" and record["profileData"]["City"] == "Pune"
     with pytest.raises(ct.CtjobsError, match="nothing left to replay"):
         replay(job, run.run_id)
+
+
+def test_a_backfill_never_sends_a_day_older_than_what_a_person_last_got(
+    tmp_path: Path, sandbox: SandboxProcess
+) -> None:
+    import gzip
+
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    for day, city in ((1, "Agra"), (2, "Bhopal"), (3, "Chennai")):
+        text = f"identity,ts,eventName,City\nu1,2024030{day}101500,Moved,{city}\n"
+        name = f"1-2-Moved-2024030{day}-0-0.csv.gz"
+        (exports / name).write_bytes(gzip.compress(text.encode()))
+    job = tmp_path / "cities.toml"
+    job.write_text(
+        f'name = "cities"\n[source]\npaths = ["{exports}/*.csv.gz"]\n'
+        '[[records]]\nkind = "profile"\nidentity = "identity"\n'
+        'properties = { City = "City" }\n[writer]\nkind = "upload"\n',
+        encoding="utf-8",
+    )
+
+    def backfill(first: int, last: int) -> ct.RunSummary:
+        return ct.run_job(
+            job, mode="backfill", date_from=_day(first), date_to=_day(last)
+        )
+
+    backfill(1, 1)
+    backfill(3, 3)
+    late = backfill(2, 2)  # a day gone back over, after a later one was sent
+
+    cities = [r["profileData"]["City"] for r in sandbox.records()]
+    assert cities == ["Agra", "Chennai"]
+    assert late.total("sent") == 0 and late.total("skipped_sent") == 1
+    # Going forward again is a change, and is sent.
+    (exports / "1-2-Moved-20240304-0-0.csv.gz").write_bytes(
+        gzip.compress(b"identity,ts,eventName,City\nu1,20240304101500,Moved,Agra\n")
+    )
+    backfill(4, 4)
+    assert [r["profileData"]["City"] for r in sandbox.records()][-1] == "Agra"
