@@ -57,9 +57,11 @@ def create_app(config: WebhookConfig) -> Starlette:
         Route("/webhook", intake.receive, methods=["POST"]),
         Route("/health", intake.health, methods=["GET"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes, lifespan=intake.lifespan, middleware=[Middleware(AccessLog)]
     )
+    app.state.intake = intake
+    return app
 
 
 class _Intake:

@@ -43,6 +43,9 @@ def serve(
     writes that URL to it.
     """
     app = create_app(config)
+    # Checked before uvicorn starts, so a taken folder is one clear line, not a
+    # failed application start-up.
+    app.state.intake.writer.check_free()
     listener = _bind(host, port)
     uvicorn_config = uvicorn.Config(
         app,

@@ -83,6 +83,19 @@ class LandingWriter:
         self._writer_lock: int | None = None
         self._sequence = 0
 
+    def check_free(self) -> None:
+        """Refuse now, with a usage error, if another server lands into the folder."""
+        lock = self.folder / STATE_DIR / WRITER_LOCK
+        if not lock.exists():
+            return
+        held = open_lock_file(lock, wait=False)
+        if held is None:
+            raise UsageError(
+                f"another webhook server is landing into {self.folder}; stop it or "
+                "give this one another --land"
+            )
+        os.close(held)
+
     def open(self) -> None:
         """Take the landing folder, repair torn tails and re-index landed payloads."""
         make_dirs(self.folder / STATE_DIR)

@@ -86,3 +86,25 @@ def test_missing_credentials_exit_2_with_one_line(
     assert done.returncode == 2
     assert "--insecure-no-auth" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_second_server_on_a_taken_folder_exits_2_with_one_line(
+    tmp_path: Path,
+) -> None:
+    land = tmp_path / "land"
+    first = start_intake(land, SECRET_ENV)
+    try:
+        done = subprocess.run(
+            [*ctjobs_webhook(), "serve", "--port", "0", "--land", str(land)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", **SECRET_ENV},
+        )
+    finally:
+        assert first.stop() == 0
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"ctjobs: error: another webhook server is landing into {land}; "
+        "stop it or give this one another --land"
+    )
