@@ -461,16 +461,8 @@ class Ledger:
 
     def profile_digests(self, identities: Sequence[str]) -> dict[str, str]:
         """Identity → digest of the profile properties last acknowledged."""
-        found: dict[str, str] = {}
-        for chunk in _chunks(list(identities), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT identity, digest FROM profile_state WHERE job = ? "
-                f"AND identity IN ({marks})",
-                (self.scope, *chunk),
-            )
-            found.update(dict(rows.fetchall()))
-        return found
+        rows = self._per_person("identity", "digest", "profile_state", identities)
+        return {person: digest for person, digest in rows}
 
     def save_profile_digests(
         self, run_id: str, digests: Iterable[tuple[str, str]]
@@ -487,16 +479,10 @@ class Ledger:
 
     def profile_days(self, owners: Sequence[str]) -> dict[str, str]:
         """Person → the day of the data their last acknowledged profile came from."""
-        found: dict[str, str] = {}
-        for chunk in _chunks(list(owners), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT owner, day FROM profile_days WHERE job = ? "
-                f"AND owner IN ({marks})",
-                (self.scope, *chunk),
-            )
-            found.update(dict(rows.fetchall()))
-        return found
+        return {
+            person: day
+            for person, day in self._per_person("owner", "day", "profile_days", owners)
+        }
 
     def save_profile_days(self, owners: Iterable[str], day: str) -> None:
         """Remember that the profiles of `owners` now acknowledged are of `day`."""
@@ -508,15 +494,26 @@ class Ledger:
 
     def profile_values(self, owners: Sequence[str]) -> dict[str, tuple[str, str]]:
         """Person → (mapping signature, properties as JSON) last acknowledged."""
-        found: dict[str, tuple[str, str]] = {}
-        for chunk in _chunks(list(owners), 500):
+        rows = self._per_person(
+            "owner", "signature, properties", "profile_values", owners
+        )
+        return {
+            person: (signature, properties) for person, signature, properties in rows
+        }
+
+    def _per_person(
+        self, key: str, columns: str, table: str, people: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        """Rows (`key`, `columns`) of this job's `table` for `people`, 500 a query."""
+        found: list[tuple[Any, ...]] = []
+        for chunk in _chunks(list(people), 500):
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT owner, signature, properties FROM profile_values "
-                f"WHERE job = ? AND owner IN ({marks})",
+                f"SELECT {key}, {columns} FROM {table} WHERE job = ? "
+                f"AND {key} IN ({marks})",
                 (self.scope, *chunk),
             )
-            found.update((o, (sig, props)) for o, sig, props in rows)
+            found.extend(rows.fetchall())
         return found
 
     def save_profile_values(
