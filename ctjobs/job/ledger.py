@@ -180,22 +180,12 @@ class Ledger:
     def run(self, run_id: str) -> dict[str, Any] | None:
         """One run's row, with its summary decoded."""
         row = self._db.execute(
-            "SELECT run_id, job, mode, started_at, finished_at, status, summary "
-            "FROM runs WHERE run_id = ?",
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?",
             (run_id,),
         ).fetchone()
         if row is None:
             return None
-        keys = [
-            "run_id",
-            "job",
-            "mode",
-            "started_at",
-            "finished_at",
-            "status",
-            "summary",
-        ]
-        found = dict(zip(keys, row, strict=True))
+        found = dict(zip(_RUN_COLUMNS, row, strict=True))
         found["summary"] = json.loads(found["summary"]) if found["summary"] else None
         return found
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -148,9 +149,9 @@ class Runner:
             self._set_total("days", len(partitions))
         for label, files in partitions:
             before = _snapshot_counts(summary)
-            day = _query_day(label) if self.spec.source.kind == "bigquery" else None
             dated = _query_day(label.split(" (file", 1)[0])
             self._day = dated.isoformat() if dated else None
+            day = dated if self.spec.source.kind == "bigquery" else None
             self._run_partition(files, writer, context, summary, day=day)
             self._partition_done(label, summary, context, before)
         self._day = None
@@ -475,10 +476,10 @@ class Runner:
         if not context.dry_run:  # a dry run sends nothing: no bar to fill
             self._to_send += todo.height
             self._set_total("sent", self._to_send)
-        ticked = {"sent": 0}
+        ticked = Counter[str]()
 
         def tick(stage: str, count: int) -> None:
-            ticked[stage] = ticked.get(stage, 0) + count
+            ticked[stage] += count
             self.progress(stage, count)
 
         context.progress = tick
